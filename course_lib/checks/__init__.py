@@ -1,0 +1,158 @@
+"""The checkers behind the notebooks' check cells.
+
+A check cell calls a checker with the student's function. The checker runs it on fixed cases, compares
+each result with the reference implementation's (exactly, or with stated tolerances) and then either
+prints one deterministic line per case group (`count_words: 5/5 cases passed`) or raises `CheckFailed`
+saying which case failed, what was expected, what came back, and a hint.
+
+Only integers, strings and verdicts are ever printed: floats are judged here, with tolerances, so the
+printed line is the same on every OS, CPU or GPU and thread count (nbval compares it with the solution).
+
+Chapter checkers live beside this file (`checks/welcome.py`, ...). Hidden checks call `run_cases` with
+cases written in the hidden cell itself, so a student never sees them.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+__all__ = ["CheckFailed", "Case", "run_cases", "exact", "close", "report", "fail", "short_repr"]
+
+
+class CheckFailed(AssertionError):
+    """A check did not pass. The message says which case, what was expected, what came back, a hint."""
+
+
+@dataclass
+class Case:
+    """One fixed input for a checker: a label the student can recognise and the call's arguments."""
+
+    label: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+    def call_repr(self, name: str) -> str:
+        parts = [short_repr(a, 60) for a in self.args] + [f"{k}={short_repr(v, 60)}" for k, v in self.kwargs.items()]
+        return f"{name}({', '.join(parts)})"
+
+
+def short_repr(value: Any, limit: int = 300) -> str:
+    """repr() cut to `limit` characters; tensors and arrays summarised by shape, dtype and a few values."""
+    if isinstance(value, torch.Tensor):
+        text = f"tensor(shape={tuple(value.shape)}, dtype={str(value.dtype).replace('torch.', '')}, values={value.flatten()[:6].tolist()}...)"
+    elif isinstance(value, np.ndarray):
+        text = f"array(shape={value.shape}, dtype={value.dtype}, values={value.ravel()[:6].tolist()}...)"
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def fail(group: str, case: str, expected: Any, got: Any, hint: str = "", detail: str = "", raised: str = "") -> None:
+    """Raise CheckFailed with the course's standard message (`raised` replaces `got` when the call raised)."""
+    lines = [f"{group}: case '{case}' failed"]
+    if detail:
+        lines.append(f"  {detail}")
+    lines.append(f"  expected: {short_repr(expected)}")
+    lines.append(f"  got:      {raised or short_repr(got)}")
+    if hint:
+        lines.append(f"  hint: {hint}")
+    raise CheckFailed("\n".join(lines))
+
+
+def report(group: str, passed: int, total: int | None = None) -> None:
+    """Print the one deterministic line a passing case group leaves in the check cell."""
+    total = passed if total is None else total
+    print(f"{group}: {passed}/{total} cases passed")
+
+
+# Comparisons return None when `got` matches `expected`, else a short description of the difference.
+Compare = Callable[[Any, Any], "str | None"]
+
+
+def exact(got: Any, expected: Any) -> str | None:
+    """Equal values of the same type (lists, dicts, strings, ints, bytes...)."""
+    if isinstance(expected, (torch.Tensor, np.ndarray)):
+        return close(0.0, 0.0)(got, expected)
+    if type(got) is not type(expected) and not (isinstance(expected, (int, float)) and isinstance(got, (int, float)) and not isinstance(got, bool)):
+        return f"expected a {type(expected).__name__}, got a {type(got).__name__}"
+    return None if got == expected else "values differ"
+
+
+def close(rtol: float = 1e-5, atol: float = 1e-6) -> Compare:
+    """Numbers, arrays or tensors equal within |got - expected| <= atol + rtol * |expected|."""
+
+    def compare(got: Any, expected: Any) -> str | None:
+        if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+            if isinstance(got, torch.Tensor) and got.numel() == 1:
+                got = got.item()
+            if not isinstance(got, (int, float)) or isinstance(got, bool):
+                return f"expected a number, got a {type(got).__name__}"
+            if math.isnan(got):
+                return "got NaN"
+            return None if abs(got - expected) <= atol + rtol * abs(expected) else f"differs by {abs(got - expected):.3g} (tolerance {atol + rtol * abs(expected):.3g})"
+        if isinstance(expected, torch.Tensor):
+            if not isinstance(got, torch.Tensor):
+                return f"expected a torch.Tensor, got a {type(got).__name__}"
+            if got.shape != expected.shape:
+                return f"shape {tuple(got.shape)} instead of {tuple(expected.shape)}"
+            got_d, exp_d = got.detach().double().cpu(), expected.detach().double().cpu()
+        elif isinstance(expected, np.ndarray):
+            got = np.asarray(got)
+            if got.shape != expected.shape:
+                return f"shape {got.shape} instead of {expected.shape}"
+            got_d, exp_d = torch.from_numpy(got.astype(np.float64)), torch.from_numpy(expected.astype(np.float64))
+        elif isinstance(expected, (list, tuple)):
+            if not isinstance(got, (list, tuple)) or len(got) != len(expected):
+                return f"expected a sequence of length {len(expected)}, got {short_repr(got, 80)}"
+            for i, (g, e) in enumerate(zip(got, expected)):
+                problem = compare(g, e)
+                if problem:
+                    return f"item {i}: {problem}"
+            return None
+        else:
+            return exact(got, expected)
+        if torch.isnan(got_d).any() and not torch.isnan(exp_d).any():
+            return "contains NaN"
+        bad = (got_d - exp_d).abs() > atol + rtol * exp_d.abs()
+        if bad.any():
+            where = tuple(int(i) for i in bad.nonzero()[0])
+            return f"{int(bad.sum())} of {bad.numel()} values outside tolerance (rtol={rtol}, atol={atol}); first at index {where}: {got_d[where].item():.6g} instead of {exp_d[where].item():.6g}"
+        return None
+
+    return compare
+
+
+def run_cases(
+    group: str,
+    student_fn: Callable,
+    cases: list[Case],
+    reference: Callable,
+    compare: Compare = exact,
+    hint: str = "",
+) -> None:
+    """Run `student_fn` and `reference` on every case; print one line if all match, else raise CheckFailed.
+
+    Each call gets its own deep copy of the arguments, so a function that modifies its input in place
+    cannot change what the reference sees. A NotImplementedError is let through unchanged so the grader
+    can report the exercise as not implemented.
+    """
+    if not callable(student_fn):
+        raise CheckFailed(f"{group}: expected a function, got {short_repr(student_fn, 80)}; did you overwrite its name?")
+    for case in cases:
+        expected = reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+        try:
+            got = student_fn(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+        except NotImplementedError:
+            raise
+        except Exception as error:  # the student's bug, reported as a failed case
+            fail(group, case.label, expected, None, hint, detail=case.call_repr(group), raised=f"{type(error).__name__}: {error}")
+        problem = compare(got, expected)
+        if problem:
+            fail(group, case.label, expected, got, hint, detail=f"{case.call_repr(group)}: {problem}")
+    report(group, len(cases))
