@@ -111,7 +111,11 @@ def read(path: Path):
         raise ValueError(f"{path} is not a readable Jupyter notebook ({type(error).__name__}: {str(error)[:200]})") from None
 
 
-def write(nb, path: Path) -> None:
-    """Write a notebook the same way every time (stable key order and indentation, final newline)."""
+def writes(nb) -> str:
+    """A notebook as text, the same way every time (stable key order and indentation, final newline)."""
     text = nbformat.writes(nb, version=4)
-    Path(path).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    return text if text.endswith("\n") else text + "\n"
+
+
+def write(nb, path: Path) -> None:
+    Path(path).write_text(writes(nb), encoding="utf-8")
