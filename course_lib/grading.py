@@ -473,6 +473,8 @@ def find_submissions(paths: list[Path]) -> list[tuple[Path, str]]:
     """(notebook, student id) for every file given and every .ipynb below every folder given."""
     found: list[tuple[Path, str]] = []
     for path in map(Path, paths):
+        if not path.exists():
+            raise FileNotFoundError(f"no such file or folder: {path}")
         if path.is_dir():
             for nb in sorted(path.rglob("*.ipynb")):
                 if ".ipynb_checkpoints" not in nb.parts:

@@ -136,6 +136,7 @@ class State:
     events: list = field(default_factory=list)
     places: list = field(default_factory=list)
     found_at: str | None = None
+    ref_cache: dict = field(default_factory=dict)  # subject options, rebuilt only when focus or cast change
 
     def names(self) -> set[str]:
         return {c.name for c in (self.hero, self.friend) if c}
@@ -161,6 +162,9 @@ def _refs(state: State, who: list[Character], connective: bool) -> list[Option]:
 
     With `connective`, the subject may follow "Then, " and friends (and is then lower case).
     """
+    key = (state.focus.name if state.focus else None, tuple(p.name for p in who), connective)
+    if key in state.ref_cache:
+        return state.ref_cache[key]
     subjects = []
     for person in who:
         if person is state.focus:
@@ -172,6 +176,7 @@ def _refs(state: State, who: list[Character], connective: bool) -> list[Option]:
             if not conn:
                 text = text[0].upper() + text[1:]
             options.append((conn + text, conn_weight * weight, person))
+    state.ref_cache[key] = options
     return options
 
 
@@ -352,16 +357,31 @@ TEMPLATES = [
 MAX_SENTENCES = 30  # past this only endings are possible (so every story ends)
 
 
+def _signature(s: State) -> tuple:
+    """Everything the template weights above look at. A new weight rule must add what it reads here."""
+    return (s.n == 0, s.n >= 2, s.n >= MAX_SENTENCES, _end_weight(s), s.thing is None, s.lost, s.raining,
+            s.friend is None, s.place is None, s.searches > 0, s.helped, s.found_at is None)
+
+
+_AVAILABLE_CACHE: dict[tuple, tuple[list, list[int], int]] = {}
+
+
+def _available_now(state: State) -> tuple[list[tuple[Template, int]], list[int], int]:
+    """Templates possible now with their weights (and the weights and their total, for sampling).
+
+    Cached by the state's signature: the weight rules are evaluated once per kind of situation.
+    """
+    key = _signature(state)
+    if key not in _AVAILABLE_CACHE:
+        out = [(t, w) for t in TEMPLATES if (w := t.weight(state)) and (state.n < MAX_SENTENCES or t.ends_story)]
+        _AVAILABLE_CACHE[key] = (out, [w for _, w in out], sum(w for _, w in out))
+    return _AVAILABLE_CACHE[key]
+
+
 def _available(state: State, last: bool | None) -> list[tuple[Template, int]]:
     """Templates possible now with their weights; `last` (parser only) keeps endings or the others."""
-    out = []
-    for t in TEMPLATES:
-        if state.n >= MAX_SENTENCES and not t.ends_story:
-            continue
-        w = t.weight(state)
-        if w and (last is None or t.ends_story == last):
-            out.append((t, w))
-    return out
+    available = _available_now(state)[0]
+    return available if last is None else [(t, w) for t, w in available if t.ends_story == last]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -404,9 +424,7 @@ def generate(rng: SplitMix64) -> Story:
     """Draw one story with `rng`, adding up the log2-probability of every choice made."""
     state, pieces, logp = State(), [], 0.0
     while True:
-        available = _available(state, None)
-        weights = [w for _, w in available]
-        total = sum(weights)
+        available, weights, total = _available_now(state)
         i = _pick(rng, weights, total)
         template = available[i][0]
         logp += math.log2(weights[i] / total)

@@ -197,8 +197,8 @@ def test_flags_ignore_what_the_solution_itself_uses():
 
 
 def test_missing_paths_and_name_clashes(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        grade([tmp_path / "empty"], tmp_path / "out", echo=lambda _: None) if (tmp_path / "empty").mkdir() is None else None
+    with pytest.raises(FileNotFoundError, match="no such file or folder"):
+        grade([tmp_path / "missing"], tmp_path / "out", echo=lambda _: None)
     (tmp_path / "alice").mkdir()
     (tmp_path / "bob").mkdir()
     for who in ("alice", "bob"):

@@ -137,3 +137,21 @@ def test_download_text_uses_the_cache_and_never_the_network_here(tmp_path, monke
     assert S.download_text("tiny_shakespeare", cache_dir=tmp_path) == "First Citizen:"
     with pytest.raises(ValueError, match="unknown text"):
         S.download_text("nope", cache_dir=tmp_path)
+
+
+def test_cached_template_weights_match_the_rules(monkeypatch):
+    # Weights are cached by a state signature for speed; a rule that reads something the signature
+    # lacks would be caught here.
+    original = S._available_now
+
+    def checked(state):
+        cached = original(state)
+        direct = [(t, w) for t in S.TEMPLATES if (w := t.weight(state)) and (state.n < S.MAX_SENTENCES or t.ends_story)]
+        assert cached[0] == direct
+        return cached
+
+    monkeypatch.setattr(S, "_available_now", checked)
+    S._AVAILABLE_CACHE.clear()
+    for _ in S.iter_stories("train", 500, start=5000):
+        pass
+    S._AVAILABLE_CACHE.clear()

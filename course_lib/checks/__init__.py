@@ -151,7 +151,7 @@ def run_cases(
         except NotImplementedError:
             raise
         except Exception as error:  # the student's bug, reported as a failed case
-            fail(group, case.label, expected, None, hint, detail=case.call_repr(group), raised=f"{type(error).__name__}: {error}")
+            fail(group, case.label, expected, None, hint, detail=case.call_repr(group), raised=f"an exception, {type(error).__name__}: {error}")
         problem = compare(got, expected)
         if problem:
             fail(group, case.label, expected, got, hint, detail=f"{case.call_repr(group)}: {problem}")
