@@ -319,8 +319,16 @@ def _status_of_failure(role: str, message: str) -> str:
 GRADED_ROLES = {"exercise": "exercise cell", "check": "check", "hidden": "hidden check"}
 
 
+def _cell_label(index: int, sources: list[str] | None) -> str:
+    """`cell 12 (`first line`)` so a student can find the cell a note is about."""
+    if not sources or not 0 <= index < len(sources):
+        return f"cell {index}"
+    first = next((line.strip() for line in sources[index].splitlines() if line.strip() and not line.strip().startswith("#")), "")
+    return f"cell {index} (`{first[:60]}`)"
+
+
 def score_exercises(results: dict[str, ExerciseResult], cells: list[dict], roles: list[tuple[str, str | None]],
-                    timed_out: bool, limits: Limits) -> list[str]:
+                    timed_out: bool, limits: Limits, sources: list[str] | None = None) -> list[str]:
     """Set each exercise's status, points and message from the cell results. Returns general warnings.
 
     An exercise earns its points when its exercise cell, its checks and its hidden checks all pass.
@@ -334,10 +342,13 @@ def score_exercises(results: dict[str, ExerciseResult], cells: list[dict], roles
         if role == "markdown" or not failed:
             continue
         message = clean_message(cell["message"])
+        kind = _status_of_failure(role, message)
+        if kind == "timeout":
+            message = f"it ran past the {limits.cell_timeout} s limit (is your code much slower than it needs to be?)"
         if owner is None:
-            warnings.append(f"cell {index} (before any exercise) failed: {message[:300]}")
-        elif role == "code" and _status_of_failure(role, message) not in ("not graded", "not implemented"):
-            results[owner].warnings.append(f"a later cell that uses your code failed: {message[:300]}")
+            warnings.append(f"{_cell_label(index, sources)}, before any exercise, failed: {message[:300]}")
+        elif role == "code" and kind not in ("not graded", "not implemented"):
+            results[owner].warnings.append(f"a later cell that uses your code, {_cell_label(index, sources)}, failed: {message[:300]}")
     for exercise_id, result in results.items():
         if result.status == "missing":
             result.hint = HINTS["missing"]
@@ -415,7 +426,8 @@ def _grade_into(report: Report, path: Path, solutions_dir: Path, limits: Limits,
         with tempfile.TemporaryDirectory(prefix="course-grade-") as workdir:
             cells, timed_out = run_nbval(merged, Path(workdir), limits)
         roles = [(c.metadata["course_grade"]["role"], c.metadata["course_grade"]["owner"]) for c in merged.cells[1:]]
-        report.warnings = score_exercises(results, cells, roles, timed_out, limits)
+        sources = [c.source for c in merged.cells[1:]]
+        report.warnings = score_exercises(results, cells, roles, timed_out, limits, sources)
         crashed = {r.id for r in results.values() if r.status == "crashed"} - skip
         if not crashed:
             break
