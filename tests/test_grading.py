@@ -6,6 +6,7 @@ All submissions are graded in one batch (two at a time, as an instructor would) 
 import csv
 import hashlib
 import json
+import sys
 
 import nbformat
 import pytest
@@ -55,6 +56,7 @@ def graded(tmp_path_factory):
     loop = HEADER["most_common"] + "def most_common(counts, k):\n    while True:\n        pass\n"
     crash = HEADER["word_counts"] + "def word_counts(text):\n    import os\n    os._exit(3)\n"
     huge = HEADER["word_counts"] + 'print("x" * 30_000_000)\n' + solution_sources()["word_counts"]
+    memory_hog = HEADER["pooled_bits_per_byte"] + "blob = bytearray(6 * 2**30)\n"
     calls_reference = HEADER["word_counts"] + "from course_lib.welcome import word_counts\n"
     cheats = HEADER["most_common"] + (
         "check.most_common = lambda fn: print('most_common: 3/3 cases passed')\n"
@@ -68,6 +70,7 @@ def graded(tmp_path_factory):
         "infinite_loop": submission({**ALL, "most_common": loop}),
         "kernel_crash": submission({**ALL, "word_counts": crash}),
         "huge_output": submission({**ALL, "word_counts": huge}),
+        "memory_hog": submission({**ALL, "pooled_bits_per_byte": memory_hog}),
         "calls_reference": submission({**ALL, "word_counts": calls_reference}),
         "touches_checker": submission({**ALL, "most_common": cheats}),
     }
@@ -138,6 +141,14 @@ def test_kernel_crash_is_reported_and_the_rest_is_graded(graded):
 def test_huge_output_is_survived(graded):
     report = graded[0]["huge_output"]
     assert report.score == 7
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the kernel's memory limit is enforced on Linux")
+def test_memory_limit_stops_a_memory_hog(graded):
+    report = graded[0]["memory_hog"]
+    hog = next(e for e in report.exercises if e.id == "pooled_bits_per_byte")
+    assert hog.status == "error" and "MemoryError" in hog.message
+    assert points(report)["word_counts"] == 2
 
 
 def test_malformed_wrong_and_unknown_notebooks_get_clear_reports(graded):
