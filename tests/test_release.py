@@ -113,3 +113,21 @@ def test_release_is_idempotent_and_never_overwrites_work(tmp_path):
     assert (out / "my_own_notes.ipynb").read_bytes() == b"{}"
     release(notebooks_dir=out, force=True)
     assert target.read_bytes() == snapshot[target.name]
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_every_exercise_is_checked_and_the_grader_can_match_it(path):
+    from course_lib.grading import ExerciseResult, Limits, merge
+
+    solution, student = nbs.read(path), nbs.read(NOTEBOOKS_DIR / path.name)
+    roles = nbs.cell_roles(solution)
+    for exercise in nbs.exercises(solution):
+        kinds = {role for role, owner in roles if owner == exercise.id}
+        assert "check" in kinds, f"{exercise.id} has no check cell"
+        # Chapter 0 shows hidden checks on some exercises; every later chapter has one per exercise.
+        if not path.stem.startswith("00_"):
+            assert "hidden" in kinds, f"{exercise.id} has no hidden check"
+    results = {e.id: ExerciseResult(e.id, e.points) for e in nbs.exercises(solution)}
+    merged = merge(solution, student, Limits(), results, skip=set())
+    assert all(r.status != "missing" for r in results.values())
+    assert len(merged.cells) == len(solution.cells) + 1  # the grader's setup cell
