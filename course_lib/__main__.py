@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--memory-mb", type=int, default=4096, help="memory limit of the notebook's kernel (default 4096)")
     p.set_defaults(run=cmd_grade)
     args = parser.parse_args(argv)
+    if hasattr(sys.stdout, "reconfigure"):  # a Windows console may not have ✓ and ✗: never crash on them
+        sys.stdout.reconfigure(errors="replace")
     return args.run(args)
 
 
