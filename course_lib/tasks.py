@@ -1,0 +1,136 @@
+"""Benchmark tasks from the story world, with known answers (chapter 3).
+
+Each task is a cloze: a held-out story, cut just before a word that the story so far determines, and
+four continuations to choose from. The right one is the story's own text; the others are drawn from
+the same word list, so they read just as well locally. Only a model that remembers the story can tell.
+
+    colour   "... Tom played with his" -> " blue boat" / " red boat" / ...      (the colour of the hero's thing)
+    friend   "... Tom met a shy girl named Maya. ... Tom and" -> " Maya" / " Ben" / ...   (who met whom)
+    lost     "... Tom could not find his" -> " boat" / " kite" / ...             (what was lost)
+    place    '... he ran to the beach. ... He said, "I love this' -> " beach" / " zoo" / ...  (where we are)
+
+Under the story grammar the right continuation is the only possible one (the colour of a thing never
+changes, "Tom and" is always followed by the friend's name, ...), so a perfect model scores 100% and
+guessing 25%. Items come from the stories in order, skipping those where the task does not apply, and
+the distractors and the answer's position are drawn with the stories' own PRNG: every machine gets the
+same fixed test set.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Callable
+
+from course_lib import stories
+
+N_CHOICES = 4
+TEST_SET_SIZE = 100  # items per task in the fixed test sets
+NAMES = stories.FEMALE_NAMES + stories.MALE_NAMES
+
+
+@dataclass(frozen=True)
+class Item:
+    """One multiple-choice question: pick the continuation of `context` among `choices`."""
+
+    task: str
+    context: str  # the story from its start up to the blank
+    choices: tuple[str, ...]  # continuations, each starting with a space
+    answer: int  # index of the right one
+    split: str
+    story_index: int
+
+    @property
+    def text(self) -> str:
+        """The story up to and including the right answer (what a contamination check looks for)."""
+        return self.context + self.choices[self.answer]
+
+
+def _shuffled_choices(right: str, pool: list[str], rng: stories.SplitMix64) -> tuple[tuple[str, ...], int]:
+    """The right answer and N_CHOICES - 1 distinct distractors from `pool`, in a random order."""
+    pool = [p for p in pool if p != right]
+    distractors = [pool.pop(rng.below(len(pool))) for _ in range(N_CHOICES - 1)]
+    answer = rng.below(N_CHOICES)
+    return tuple(distractors[:answer] + [right] + distractors[answer:]), answer
+
+
+# Each builder: (story, rng) -> (context, choices, answer), or None when the task does not apply.
+
+def colour_item(story: stories.Story, rng: stories.SplitMix64):
+    """The second mention of "<colour> <thing>": the first one told us the colour."""
+    colour, thing = story.facts["colour"], story.facts["thing"]
+    if colour is None:
+        return None
+    phrase = f" {colour} {thing}"
+    first = story.text.find(phrase)
+    second = story.text.find(phrase, first + 1) if first >= 0 else -1
+    if second < 0:
+        return None
+    choices, answer = _shuffled_choices(phrase, [f" {c} {thing}" for c in stories.COLOURS], rng)
+    return story.text[:second], choices, answer
+
+
+def friend_item(story: stories.Story, rng: stories.SplitMix64):
+    """'<hero> and' after the two met: the friend's name follows."""
+    hero, friend = story.facts["hero"], story.facts["friend"]
+    if friend is None:
+        return None
+    at = story.text.find(f"{hero['name']} and {friend['name']}")
+    if at < 0:
+        return None
+    pool = [f" {name}" for name in NAMES if name != hero["name"]]
+    choices, answer = _shuffled_choices(f" {friend['name']}", pool, rng)
+    return story.text[: at + len(hero["name"]) + len(" and")], choices, answer
+
+
+def lost_item(story: stories.Story, rng: stories.SplitMix64):
+    """'could not find his/her' names the hero's thing (with its colour, or without)."""
+    at = story.text.find(" could not find ")
+    if at < 0:
+        return None
+    end = story.text.index(" ", at + len(" could not find "))  # after "his" / "her"
+    colour, thing = story.facts["colour"], story.facts["thing"]
+    with_colour = story.text.startswith(f" {colour} {thing}", end)
+    prefix = f" {colour} " if with_colour else " "
+    choices, answer = _shuffled_choices(prefix + thing, [prefix + t for t in stories.THINGS], rng)
+    return story.text[:end], choices, answer
+
+
+def place_item(story: stories.Story, rng: stories.SplitMix64):
+    """'"I love this' is followed by the place the speaker is at."""
+    marker = '"I love this '
+    at = story.text.find(marker)
+    if at < 0:
+        return None
+    end = at + len(marker) - 1
+    place = story.text[end + 1: story.text.index("!", end)]
+    choices, answer = _shuffled_choices(f" {place}", [f" {p}" for p in stories.PLACES], rng)
+    return story.text[:end], choices, answer
+
+
+TASKS: dict[str, Callable] = {"colour": colour_item, "friend": friend_item, "lost": lost_item, "place": place_item}
+_TASK_SALT = {"colour": 1, "friend": 2, "lost": 3, "place": 4}  # one PRNG stream per task and story
+
+
+@functools.lru_cache(maxsize=32)
+def task_items(task: str, n: int = TEST_SET_SIZE, split: str = "test", seed: int = 0) -> tuple[Item, ...]:
+    """The first `n` items of a task, from stories 0, 1, 2, ... of `split` (those where it applies)."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {sorted(TASKS)}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    items, index = [], 0
+    while len(items) < n:
+        story = stories.story(split, index, seed)
+        rng = stories.SplitMix64((_TASK_SALT[task] << 40) ^ (seed << 20) ^ index)
+        built = TASKS[task](story, rng)
+        if built is not None:
+            context, choices, answer = built
+            items.append(Item(task, context, choices, answer, split, index))
+        index += 1
+    return tuple(items)
+
+
+def benchmark(n: int = TEST_SET_SIZE, split: str = "test", seed: int = 0) -> dict[str, tuple[Item, ...]]:
+    """Every task's first `n` items: {task name: items}."""
+    return {task: task_items(task, n, split, seed) for task in TASKS}
