@@ -388,7 +388,7 @@ PRESETS = {
     "notebook": dict(model=dict(n_layer=2, n_head=4, n_embd=128, block_size=256),
                      train=dict(max_steps=300, batch_size=16, learning_rate=5e-3, min_lr=5e-4, warmup_steps=20, eval_interval=50),
                      train_bytes=2_000_000, val_bytes=100_000),
-    # the shipped model, assets/story_gpt.pt (about 40 minutes on two CPU cores)
+    # the shipped model, assets/story_gpt.pt (about 20 minutes on two idle CPU cores)
     "story": dict(model=dict(n_layer=4, n_head=4, n_embd=128, block_size=256),
                   train=dict(max_steps=2400, batch_size=32, learning_rate=3e-3, min_lr=3e-4, warmup_steps=100, eval_interval=200),
                   train_bytes=60_000_000, val_bytes=200_000),
