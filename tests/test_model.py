@@ -10,14 +10,6 @@ from course_lib.model import (GPT, GPTConfig, causal_self_attention, count_param
 from course_lib.utils import seed_everything
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy machine threads wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 TINY = dict(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=16)
 
 

@@ -11,14 +11,6 @@ from course_lib.ngram import NGramModel, add_k_log_probs, bigram_counts
 from course_lib.training import story_log_likelihoods
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy machine threads wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 END = 4  # the boundary (end-of-text) id of a 5-token vocabulary
 
 

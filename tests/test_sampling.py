@@ -10,14 +10,6 @@ from course_lib.sampling import generate, next_token_distribution, sample_storie
 from course_lib.utils import seed_everything
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy machine threads wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def tiny_model(block_size: int = 32) -> GPT:
     seed_everything(0)

@@ -17,14 +17,6 @@ from course_lib.training import (TrainConfig, bits_per_byte, encode_stories, get
 from course_lib.utils import REPO_DIR, seed_everything
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy machine threads wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def tiny_model(vocab_size: int = 30, block_size: int = 16) -> GPT:
     seed_everything(0)
