@@ -8,8 +8,9 @@ ourselves, we know the exact probability of every story, and so the corpus's ent
 a floor that no language model can beat on held-out stories (chapters 3 and 5 measure models against it).
 
 The same grammar runs backwards: `score(text)` parses any text and returns its exact log-probability, or
-the first place where it stops being a story. One code path serves both directions (`_Walk`), so they
-cannot disagree; the tests check it on thousands of stories, which also shows the grammar is unambiguous
+the first place where it stops being a story. Both directions read the same grammar (the templates,
+their weights given the story so far, the slot options and the effects on the state), so they agree by
+construction; the tests check it on thousands of stories, which also shows the grammar is unambiguous
 (the parser finds exactly one derivation for each of them).
 
 Determinism: our own 64-bit PRNG (SplitMix64) on integers only, so the same seed gives the same stories on
