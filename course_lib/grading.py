@@ -93,8 +93,9 @@ def solution_for(submission, path: Path, solutions_dir: Path, chapter: str | Non
         return available[claimed]
     # A renamed file: find the chapter whose exercise ids it shares.
     ids = {e.id for e in nbs.exercises(submission)}
-    best = max(available, key=lambda c: len(ids & {e.id for e in nbs.exercises(nbs.read(available[c]))}), default=None)
-    if best and ids & {e.id for e in nbs.exercises(nbs.read(available[best]))}:
+    shared = {chapter: len(ids & {e.id for e in nbs.exercises(nbs.read(path))}) for chapter, path in available.items()}
+    best = max(shared, key=shared.get, default=None)
+    if best and shared[best]:
         return available[best]
     raise ValueError(f"cannot tell which chapter this is: {claimed!r} is not one of {sorted(available)} "
                      "and it has no exercise of any chapter. Pass --chapter NAME if it was renamed.")
@@ -140,7 +141,7 @@ def flags_for(student_source: str, solution_source: str, aliases: set[str]) -> l
     """Flags for the instructor (never a failure): calling the reference, touching the checkers."""
     try:
         student = _course_lib_names(ast.parse(student_source), aliases)
-        solution = _course_lib_names(ast.parse(nbs.BEGIN_SOLUTION.join(solution_source.split(nbs.BEGIN_SOLUTION))), aliases)
+        solution = _course_lib_names(ast.parse(solution_source), aliases)
     except SyntaxError:
         return []
     flags = []

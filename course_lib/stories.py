@@ -535,7 +535,6 @@ def score(text: str) -> Score:
     if not isinstance(text, str):
         raise TypeError(f"score() takes a str, got {type(text).__name__}")
     state, pos, logp = State(), 0, 0.0
-    separator_total = sum(w for _, w in SEPARATORS)
     while True:
         end = _SENTENCE_END.search(text, pos)
         if end is None:
@@ -544,7 +543,7 @@ def score(text: str) -> Score:
         last = sentence_end == len(text)
         sentence = text[pos:sentence_end]
         available = _available(state, last)
-        total = sum(w for t, w in _available(state, None))
+        total = _available_now(state)[2]  # the weights of every template possible here, endings or not
         parses = []
         for template, weight in available:
             found = []
@@ -566,7 +565,7 @@ def score(text: str) -> Score:
         weight = dict(SEPARATORS).get(separator)
         if weight is None:
             return Score(False, error=f"unexpected {separator!r} after sentence {state.n}", position=sentence_end, sentences=state.n)
-        logp += math.log2(weight / separator_total)
+        logp += math.log2(weight / _SEPARATOR_TOTAL)
         pos = sentence_end + 1
 
 
