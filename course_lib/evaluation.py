@@ -30,78 +30,26 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import torch
 
-from course_lib.stories import END_OF_TEXT
+from course_lib import lm, stories
+from course_lib.lm import (
+    END_OF_TEXT,
+    check_model_and_tokenizer,
+    model_context_size,
+    score_rows,
+)
+from course_lib.tokenizer import BPETokenizer
 
 # ----------------------------------------------------------------------------------------------------
-# Model and tokenizer: do they belong together?
-
-
-def model_device(model: torch.nn.Module) -> torch.device:
-    """Where the model's weights live (n-gram models have only buffers)."""
-    tensor = next(iter(model.parameters()), None)
-    tensor = tensor if tensor is not None else next(iter(model.buffers()), None)
-    return tensor.device if tensor is not None else torch.device("cpu")
-
-
-def model_context_size(model: torch.nn.Module) -> int | None:
-    """How many tokens the model can read at once: a GPT's block_size, or None (no limit, e.g. n-grams)."""
-    return getattr(getattr(model, "config", None), "block_size", None)
-
-
-def model_vocab_size(model: torch.nn.Module) -> int:
-    """How many tokens the model predicts: the size V of its logits [B, T, V]."""
-    for owner in (getattr(model, "config", None), model):
-        size = getattr(owner, "vocab_size", None)
-        if isinstance(size, int):
-            return size
-    with torch.no_grad():  # any other model: ask it
-        return model(torch.zeros(1, 1, dtype=torch.long, device=model_device(model))).size(-1)
-
-
-def tokenizer_size(tokenizer) -> int:
-    size = getattr(tokenizer, "vocab_size", None)
-    if isinstance(size, int):
-        return size
-    if hasattr(tokenizer, "__len__"):
-        return len(tokenizer)
-    raise TypeError(f"cannot tell the vocabulary size of {type(tokenizer).__name__}: give it `vocab_size` or `__len__`")
-
-
-def end_of_text_id(tokenizer) -> int:
-    ids = tokenizer.encode(END_OF_TEXT)
-    if len(ids) != 1:
-        raise ValueError(f"the tokenizer must encode {END_OF_TEXT!r} as one special token, got ids {ids}; "
-                         f"build it with special_tokens=[{END_OF_TEXT!r}]")
-    return ids[0]
-
-
-def check_model_and_tokenizer(model: torch.nn.Module, tokenizer) -> int:
-    """Raise a clear error if `tokenizer` cannot be the one `model` was trained with; return its end-of-text id.
-
-    The model must have an output for every token id (V >= the tokenizer's size). Vocabularies are often
-    padded to a round number (nanoGPT pads GPT-2's 50257 to 50304; the story GPT has 1024 rows for 959
-    tokens), so a model may be a little larger, but not twice as large: a byte-level tokenizer (257 ids)
-    with a BPE model (1024) would run, read the wrong tokens, and report meaningless numbers.
-    """
-    n_ids, V = tokenizer_size(tokenizer), model_vocab_size(model)
-    if n_ids > V:
-        raise ValueError(f"the tokenizer has {n_ids} token ids but the model predicts only {V} tokens: ids {V}..{n_ids - 1} "
-                         "have no output. Evaluate the model with the tokenizer it was trained with.")
-    if V >= 2 * n_ids:
-        raise ValueError(f"the model predicts {V} tokens but the tokenizer has only {n_ids}: this model was trained with "
-                         "another (larger) tokenizer. Evaluate it with the tokenizer it was trained with.")
-    return end_of_text_id(tokenizer)
+# Inputs
 
 
 def byte_tokenizer():
     """A byte-level tokenizer: a BPE tokenizer without merges (ids 0..255 the bytes, 256 <|endoftext|>)."""
-    from course_lib.tokenizer import BPETokenizer
-
     return BPETokenizer([], [END_OF_TEXT])
 
 
@@ -123,82 +71,14 @@ def check_texts(texts: Sequence[str]) -> list[str]:
 # Per-token log-likelihoods
 
 
-def token_log_likelihoods(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """log p(target | everything before it), from logits [B, T, V] and targets [B, T] -> [B, T], in nats.
-
-    log_softmax subtracts logsumexp, which stays finite for any logits (a softmax then log would
-    overflow to inf/inf = nan for logits around 100 in float32).
-    """
-    log_probs = torch.log_softmax(logits.float(), dim=-1)
-    return log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-
-
-def window_spans(n_targets: int, context_size: int | None, stride: int | None = None) -> list[tuple[int, int, int]]:
-    """How to score `n_targets` next-token predictions with windows of at most `context_size` positions.
-
-    Returns (start, end, first_new) triples: feed inputs[start:end] to the model and keep the predictions
-    of targets[first_new:end]. Every target is kept exactly once. Windows move by `stride` tokens:
-      stride = context_size   chunked: windows do not overlap, each starts from nothing, so the first
-                              tokens of every chunk are predicted with little context and cost more;
-      stride < context_size   sliding window: each kept prediction sees at least context_size - stride
-                              earlier tokens; smaller strides cost more model calls.
-    A text that fits the context (or a model without a limit, context_size None) gets one window.
-    Default stride: half the context (every token then sees at least half a context).
-    """
-    if n_targets < 1:
-        raise ValueError(f"nothing to score: n_targets = {n_targets}")
-    if context_size is None:
-        return [(0, n_targets, 0)]
-    stride = max(1, context_size // 2) if stride is None else stride
-    if not 1 <= stride <= context_size:
-        raise ValueError(f"stride must lie in [1, context_size = {context_size}], got {stride}")
-    end = min(n_targets, context_size)
-    spans = [(0, end, 0)]
-    while end < n_targets:
-        new_end = min(n_targets, end + stride)
-        spans.append((new_end - context_size, new_end, end))  # new_end >= context_size here
-        end = new_end
-    return spans
-
-
-@torch.no_grad()
-def score_rows(model: torch.nn.Module, rows: list[tuple[list[int], list[int], int]], pad_id: int,
-               batch_size: int = 16) -> list[torch.Tensor]:
-    """For each row (inputs, targets, first_kept): log p(targets[t] | inputs[:t + 1]) for t >= first_kept.
-
-    Rows of any length are batched together (sorted by length, padded on the right: the models are
-    causal, so padding after a position cannot change its prediction). Returns float64 tensors, in
-    the order of `rows`.
-    """
-    device = model_device(model)
-    was_training = model.training
-    model.eval()
-    order = sorted(range(len(rows)), key=lambda r: len(rows[r][0]))
-    out: list[torch.Tensor | None] = [None] * len(rows)
-    for b in range(0, len(order), batch_size):
-        chunk = order[b: b + batch_size]
-        width = max(len(rows[r][0]) for r in chunk)
-        x = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-        y = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-        for i, r in enumerate(chunk):
-            inputs, targets, _ = rows[r]
-            x[i, : len(inputs)] = torch.tensor(inputs)
-            y[i, : len(targets)] = torch.tensor(targets)
-        logliks = token_log_likelihoods(model(x.to(device)), y.to(device)).double().cpu()
-        for i, r in enumerate(chunk):
-            inputs, _, first_kept = rows[r]
-            out[r] = logliks[i, first_kept: len(inputs)]
-    model.train(was_training)
-    return out
-
-
 def document_log_likelihoods(model: torch.nn.Module, tokenizer, texts: Sequence[str], context_size: int | None = None,
                              stride: int | None = None, batch_size: int = 16) -> list[torch.Tensor]:
     """Per-token log-likelihoods (nats) of each text, scored from its start, its end-of-text included.
 
     Text i with n tokens gives a float64 tensor [n + 1]: the model reads <|endoftext|> t_1 ... t_n and
-    predicts t_1 ... t_n <|endoftext|>. Texts longer than the context go through `window_spans`
-    (context_size: at most the model's own, default the model's own; stride: see there).
+    predicts t_1 ... t_n <|endoftext|>. Texts longer than the context go through `lm.window_spans`
+    (context_size: at most the model's own, default the model's own; stride: see there). This is the
+    core scorer, `lm.document_log_likelihoods`, with the checks a user's texts and tokenizer need.
     """
     texts = check_texts(texts)
     eot = check_model_and_tokenizer(model, tokenizer)
@@ -207,17 +87,8 @@ def document_log_likelihoods(model: torch.nn.Module, tokenizer, texts: Sequence[
         context_size = limit
     elif context_size < 1 or (limit is not None and context_size > limit):
         raise ValueError(f"context_size must lie in [1, {limit}] for this model, got {context_size}")
-    rows, owners = [], []
-    for i, text in enumerate(texts):
-        ids = tokenizer.encode(text)
-        inputs, targets = [eot] + ids, ids + [eot]
-        for start, end, first_new in window_spans(len(targets), context_size, stride):
-            rows.append((inputs[start:end], targets[start:end], first_new - start))
-            owners.append(i)
-    pieces: list[list[torch.Tensor]] = [[] for _ in texts]
-    for i, kept in zip(owners, score_rows(model, rows, eot, batch_size)):
-        pieces[i].append(kept)  # windows of a text come back in order
-    return [torch.cat(p) for p in pieces]
+    token_lists = [tokenizer.encode(text) for text in texts]
+    return lm.document_log_likelihoods(model, token_lists, eot, context_size, stride, batch_size)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -524,38 +395,7 @@ def contaminated(test_texts: Sequence[str], train_texts: Iterable[str], n: int =
 
 
 # ----------------------------------------------------------------------------------------------------
-# Open-ended generation, judged by the grammar
-
-
-@torch.no_grad()
-def sample_texts(model: torch.nn.Module, tokenizer, n: int, max_new_tokens: int | None = None, temperature: float = 1.0,
-                 seed: int = 0) -> list[str]:
-    """`n` texts sampled from the end-of-text token until the next one (left out), for any course model.
-
-    A GPT goes through `course_lib.sampling` (with its KV cache); other models are fed their last
-    tokens at each step (an n-gram model only reads its last n - 1). max_new_tokens: default the
-    model's context (past it a GPT recomputes its whole window at every token), or 400 tokens.
-    """
-    from course_lib import sampling
-
-    eot = check_model_and_tokenizer(model, tokenizer)
-    max_new_tokens = max_new_tokens or model_context_size(model) or 400
-    if hasattr(model, "new_cache"):
-        return sampling.sample_stories(model, tokenizer, n, max_new_tokens, temperature=temperature, seed=seed)
-    context = max(1, getattr(model, "n", 2) - 1)
-    generator = torch.Generator().manual_seed(seed)
-    idx = torch.full((n, 1), eot, dtype=torch.long, device=model_device(model))
-    done = torch.zeros(n, dtype=torch.bool)
-    for _ in range(max_new_tokens):
-        logits = model(idx[:, -context:])[:, -1].float().cpu()
-        probs = sampling.next_token_distribution(logits, temperature)
-        token = torch.multinomial(probs, 1, generator=generator)
-        idx = torch.cat([idx, token.to(idx.device)], dim=1)
-        done |= token.squeeze(1) == eot
-        if done.all():
-            break
-    samples = [sampling.trim_after_stop(row[1:], eot) for row in idx.tolist()]
-    return [tokenizer.decode([t for t in row if t != eot]) for row in samples]
+# Open-ended generation (sampled with `lm.sample_texts`), judged by the grammar
 
 
 @dataclass
@@ -585,8 +425,6 @@ class GrammarJudgement:
 
 def judge_with_grammar(texts: Sequence[str]) -> GrammarJudgement:
     """Score free generations with the story grammar (`stories.score`): a perfect judge of this world."""
-    from course_lib import stories
-
     texts = list(texts)
     if not texts:
         raise ValueError("no texts to judge")

@@ -14,7 +14,7 @@ scores, the mask, the softmax and the weighted sum; `F.scaled_dot_product_attent
 a practitioner uses. `config.fast_attention` picks one.
 
 A `KVCache` keeps the keys and values of the tokens already seen, so that sampling a token costs one
-position instead of the whole context (see `course_lib.sampling`).
+position instead of the whole context (see `course_lib.lm.generate`).
 
 Sizes and costs (`count_parameters`, `flops_per_token`) are used again in chapters 5 and 8.
 """
@@ -22,12 +22,15 @@ Sizes and costs (`count_parameters`, `flops_per_token`) are used again in chapte
 from __future__ import annotations
 
 import math
+import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from course_lib.utils import asset_path
 
 
 @dataclass
@@ -263,7 +266,10 @@ def save_model(model: GPT, path: str | Path, **metadata) -> None:
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> GPT:
     """A model saved by `save_model` (or a training checkpoint), in eval mode; `.metadata` holds the rest."""
-    state = torch.load(path, map_location=device, weights_only=True)
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:  # not a torch file, or a truncated one
+        raise ValueError(f"{path} is not a course model file: torch.load failed ({type(error).__name__})") from error
     if not isinstance(state, dict) or "config" not in state or "model" not in state:
         raise ValueError(f"{path} is not a course model file (expected the keys 'config' and 'model')")
     model = GPT(GPTConfig(**state["config"])).to(device)
@@ -276,7 +282,5 @@ STORY_MODEL = "story_gpt.pt"
 
 
 def load_story_model(device: str | torch.device = "cpu") -> GPT:
-    """The small pretrained story model shipped in assets/ (rebuild: `python -m course_lib.training --preset story`)."""
-    from course_lib.utils import asset_path
-
+    """The small pretrained story model shipped in assets/ (rebuild: `python -m course_lib build-assets story_gpt`)."""
     return load_model(asset_path(STORY_MODEL), device)

@@ -15,7 +15,7 @@ end-of-text token (`boundary_id`): a story starts after an end of text.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn as nn
@@ -73,7 +73,7 @@ class NGramModel(nn.Module):
             context = context * self.vocab_size + padded[:, j + 1 : j + 1 + T]
         return context
 
-    def fit(self, documents: Iterable[Sequence[int]]) -> "NGramModel":
+    def fit(self, documents: Iterable[Sequence[int]]) -> NGramModel:
         """Count every (context, next) pair in `documents` (lists of token ids, each ending with its
         end-of-text token); each document starts after n - 1 boundary tokens. Returns self."""
         keys = [self.keys]

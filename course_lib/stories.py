@@ -23,11 +23,13 @@ from __future__ import annotations
 import math
 import re
 import time
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
-END_OF_TEXT = "<|endoftext|>"
+from course_lib.lm import END_OF_TEXT  # the one separator of every document
+
 SPLITS = {"train": 1, "val": 2, "test": 3}
 MASK64 = (1 << 64) - 1
 
@@ -325,7 +327,8 @@ TEMPLATES = [
              _then(_focus_on_subject, _set(colour="$a_colour", thing="$thing"))),
     Template("love", "{subj_hero} loved {poss} {colour} {thing} more than anything.",
              lambda s: 2 * (_started(s) and s.thing is None), _then(_focus_on_subject, _set(colour="$colour", thing="$thing"))),
-    Template("go", "{lead_any} {go} to the {place_adj}{place}{manner}.", lambda s: 3 * (s.thing is not None), _then(_focus_on_subject, _go)),
+    Template("go", "{lead_any} {go} to the {place_adj}{place}{manner}.", lambda s: 3 * (s.thing is not None),
+             _then(_focus_on_subject, _go)),
     Template("play", "{lead_hero} played with {poss} {thing_ref}{play_end}.", lambda s: 3 * _has_thing(s), _focus_on_subject),
     Template("sky", "The {sky}.", lambda s: 1 * (s.thing is not None and not s.raining)),
     Template("rain", "It started to rain.", lambda s: 1 * (s.thing is not None and not s.raining), _set(raining=True)),
@@ -553,7 +556,8 @@ def score(text: str) -> Score:
             what = "a story ending" if last else "a sentence that can come here"
             return Score(False, error=f"sentence {state.n + 1} ({sentence[:60]!r}) is not {what}", position=pos, sentences=state.n)
         if len(parses) > 1:  # the tests make sure this never happens
-            return Score(False, error=f"sentence {state.n + 1} is ambiguous: {[p[0].name for p in parses]}", position=pos, sentences=state.n)
+            names = [p[0].name for p in parses]
+            return Score(False, error=f"sentence {state.n + 1} is ambiguous: {names}", position=pos, sentences=state.n)
         template, bound, sentence_logp = parses[0]
         logp += sentence_logp
         template.effect(state, bound)
@@ -625,8 +629,6 @@ def download_text(name: str, cache_dir: str | Path = "~/.cache/course_lib") -> s
         raise ValueError(f"unknown text {name!r}; known: {sorted(PUBLIC_TEXTS)}. For your own file use load_text(path).")
     cached = Path(cache_dir).expanduser() / f"{name}.txt"
     if not cached.exists():
-        import urllib.request
-
         try:
             with urllib.request.urlopen(PUBLIC_TEXTS[name], timeout=30) as response:
                 data = response.read()

@@ -19,8 +19,8 @@ same fixed test set.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from course_lib import stories
 

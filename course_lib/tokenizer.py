@@ -19,24 +19,26 @@ that contain the merged pair) instead of recounting everything after each merge.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import heapq
 import json
 import operator
 import warnings
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import regex
+
+from course_lib.lm import END_OF_TEXT
+from course_lib.stories import corpus_text
+from course_lib.utils import asset_path
 
 # GPT-2's pre-tokenizer (Radford et al. 2019): contractions, letters, numbers, other symbols, spaces.
 # A space sticks to the word after it (" dog"), so "dog" and " dog" are different tokens.
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 PRETOKENIZER = regex.compile(GPT2_PATTERN)
-END_OF_TEXT = "<|endoftext|>"
-STORY_TOKENIZER = "story_tokenizer.json"  # in assets/; rebuild with `python -m course_lib.tokenizer --rebuild-asset`
+STORY_TOKENIZER = "story_tokenizer.json"  # in assets/; rebuild with `python -m course_lib build-assets story_tokenizer`
 STORY_VOCAB_SIZE = 1024  # asked for; the stories have so few distinct words that training stops at 959
 STORY_TRAIN_BYTES = 3_000_000
 CACHE_SIZE = 100_000  # pre-tokens remembered by `encode`; the cache is emptied when full, so memory stays bounded
@@ -136,7 +138,7 @@ class _Descending:
     def __init__(self, key: tuple[bytes, bytes]) -> None:
         self.key = key
 
-    def __lt__(self, other: "_Descending") -> bool:
+    def __lt__(self, other: _Descending) -> bool:
         return self.key > other.key
 
     def __eq__(self, other: object) -> bool:
@@ -205,7 +207,7 @@ class PairCounts:
                 del self.pairs[p]
 
 
-def train_bpe(text: str | Iterable[str], vocab_size: int, special_tokens: Sequence[str] = ()) -> "BPETokenizer":
+def train_bpe(text: str | Iterable[str], vocab_size: int, special_tokens: Sequence[str] = ()) -> BPETokenizer:
     """Learn a byte-level BPE tokenizer with `vocab_size` tokens (bytes, merges and special tokens together).
 
     text: a string, or an iterable of strings (e.g. an open file); each string is pre-tokenized on its own.
@@ -226,7 +228,8 @@ def train_bpe(text: str | Iterable[str], vocab_size: int, special_tokens: Sequen
     while len(token_bytes) < vocab_size - len(special_tokens):
         pair = counts.best()
         if pair is None:
-            warnings.warn(f"training stopped at {len(token_bytes) + len(special_tokens)} tokens: every pre-token of the text is a single token")
+            warnings.warn(f"training stopped at {len(token_bytes) + len(special_tokens)} tokens: "
+                          "every pre-token of the text is a single token", stacklevel=2)
             break
         left, right = token_bytes[pair[0]], token_bytes[pair[1]]
         new_id = id_of.get(left + right)
@@ -272,7 +275,7 @@ class BPETokenizer:
         self._cache: dict[str, list[int]] = {}
 
     @classmethod
-    def from_merge_ids(cls, merge_ids: dict[tuple[int, int], int], special_tokens: Sequence[str] = ()) -> "BPETokenizer":
+    def from_merge_ids(cls, merge_ids: dict[tuple[int, int], int], special_tokens: Sequence[str] = ()) -> BPETokenizer:
         """A tokenizer from merges written as ids, {(left id, right id): new id} in the order learned (minbpe's form)."""
         token_bytes = {i: bytes([i]) for i in range(256)}
         merges = []
@@ -436,7 +439,7 @@ class BPETokenizer:
         Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, path: str | Path) -> "BPETokenizer":
+    def load(cls, path: str | Path) -> BPETokenizer:
         """Read a tokenizer written by `save`, checking that it is one."""
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -577,72 +580,13 @@ def replay_merges(word_counts: dict[str, int], merges: Sequence[tuple[bytes, byt
 
 
 # ----------------------------------------------------------------------------------------------------
-# Looking at tokens: coloured HTML, and a playground to type into.
-
-_PALETTE = ["#fde2e4", "#e2ece9", "#dfe7fd", "#fff1c1", "#e8dff5", "#d7f2e3", "#fce1c8", "#dbeff5"]
-
-
-def tokens_html(tokenizer: BPETokenizer, text: str) -> str:
-    """HTML that shows each token of `text` on its own colour, with its id underneath."""
-    import html
-
-    ids = tokenizer.encode(text)
-    cells = []
-    for k, (i, piece) in enumerate(zip(ids, tokenizer.token_strings(ids))):
-        shown = html.escape(piece).replace(" ", "&nbsp;").replace("\n", "\\n").replace("\t", "\\t") or "&empty;"
-        cells.append(f'<span style="display:inline-block;margin:1px;padding:1px 3px;background:{_PALETTE[k % len(_PALETTE)]};'
-                     f'border-radius:3px;text-align:center;font-family:monospace">{shown}'
-                     f'<br><span style="font-size:70%;color:#555">{i}</span></span>')
-    summary = f"<div style='font-size:85%;color:#555'>{len(text.encode('utf-8'))} bytes, {len(ids)} tokens</div>"
-    return f"<div style='line-height:1.9'>{''.join(cells)}</div>{summary}"
-
-
-def token_playground(tokenizer: BPETokenizer, text: str = "Once upon a time, there was a brave fox."):
-    """A text box whose tokens are shown as you type (a static rendering of `text` without a live front end)."""
-    import ipywidgets
-    from IPython.display import HTML
-
-    from course_lib.widgets import explore
-
-    box = ipywidgets.Textarea(value=text, description="Text:", layout=ipywidgets.Layout(width="95%", height="70px"))
-    return explore(lambda text: HTML(tokens_html(tokenizer, text)), text=box)
-
-
-# ----------------------------------------------------------------------------------------------------
 # The story tokenizer that chapters 2-8 use, shipped in assets/.
 
 def load_story_tokenizer() -> BPETokenizer:
     """The course's tokenizer for the story corpus: 1024 tokens, `<|endoftext|>` among them."""
-    from course_lib.utils import asset_path
-
     return BPETokenizer.load(asset_path(STORY_TOKENIZER))
 
 
 def build_story_tokenizer() -> BPETokenizer:
     """Train the story tokenizer again, exactly as the shipped asset was made."""
-    from course_lib.stories import END_OF_TEXT as STORY_END, corpus_text
-
-    assert STORY_END == END_OF_TEXT
     return train_bpe(corpus_text("train", STORY_TRAIN_BYTES), STORY_VOCAB_SIZE, [END_OF_TEXT])
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m course_lib.tokenizer", description=__doc__.split("\n")[0])
-    parser.add_argument("--rebuild-asset", action="store_true", help=f"train the story tokenizer and write assets/{STORY_TOKENIZER}")
-    args = parser.parse_args(argv)
-    if not args.rebuild_asset:
-        parser.print_help()
-        return
-    from course_lib.utils import ASSETS_DIR
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        tokenizer = build_story_tokenizer()
-    tokenizer.save(ASSETS_DIR / STORY_TOKENIZER)
-    print(f"wrote {ASSETS_DIR / STORY_TOKENIZER}: {tokenizer}")
-    for warning in caught:
-        print(f"note: {warning.message}")
-
-
-if __name__ == "__main__":
-    main()

@@ -11,9 +11,8 @@
               batch and trains on its share, DDP averages the gradients, so the replicas stay identical
               and match one process training on the whole global batch
 
-Rebuild the shipped story model (assets/story_gpt.pt) with
-
-    python -m course_lib.training --preset story --half --out assets/story_gpt.pt
+Rebuild the shipped story model (assets/story_gpt.pt) with `python -m course_lib build-assets story_gpt`,
+which runs `python -m course_lib.training --preset story --half --out assets/story_gpt.pt`.
 """
 
 from __future__ import annotations
@@ -24,29 +23,22 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from course_lib import stories
+from course_lib.lm import end_of_text_id, model_bits_per_byte, model_device
 from course_lib.model import GPT, GPTConfig, count_parameters, flops_per_token, language_model_loss, save_model
-from course_lib.utils import seed_everything
-
-END_OF_TEXT = "<|endoftext|>"
-
+from course_lib.tokenizer import STORY_VOCAB_SIZE, load_story_tokenizer  # chapter 1
+from course_lib.utils import pick_device, seed_everything
 
 # ----------------------------------------------------------------------------------------------------
 # Data
-
-
-def end_of_text_id(tokenizer) -> int:
-    ids = tokenizer.encode(END_OF_TEXT)
-    if len(ids) != 1:
-        raise ValueError(f"the tokenizer must encode {END_OF_TEXT!r} as one token, got ids {ids}")
-    return ids[0]
 
 
 def encode_stories(texts: list[str], tokenizer) -> torch.Tensor:
@@ -64,8 +56,6 @@ def encode_stories(texts: list[str], tokenizer) -> torch.Tensor:
 
 def story_tokens(split: str, n_bytes: int, tokenizer, seed: int = 0) -> torch.Tensor:
     """The token stream of the first stories of `split`, at least `n_bytes` of text."""
-    from course_lib import stories
-
     texts, size = [], 0
     for story in stories.iter_stories(split, None, seed):
         texts.append(story.text)
@@ -283,65 +273,12 @@ def load_checkpoint(path: str | Path, model: GPT, optimizer: torch.optim.Optimiz
 
 
 # ----------------------------------------------------------------------------------------------------
-# Bits per byte on whole stories (the chapter's target; chapter 3 builds the full evaluation)
-
-
-@torch.no_grad()
-def story_log_likelihoods(model: torch.nn.Module, token_lists: list[list[int]], end_id: int, block_size: int | None = None,
-                          batch_size: int = 16) -> list[float]:
-    """Log-likelihood (nats) of each story, end-of-text token included, each evaluated from its start.
-
-    The model reads <|endoftext|> story and predicts story <|endoftext|>. A story longer than the context
-    is scored with a sliding window that moves by half a context, so every token sees at least
-    block_size // 2 tokens before it. Works for any model with `model(idx) -> logits` (n-grams too).
-    """
-    block_size = block_size or getattr(getattr(model, "config", None), "block_size", 10**9)
-    device = model_device(model)
-    # cut every story into windows: (story index, inputs, targets, how many of the last targets count)
-    windows = []
-    for i, ids in enumerate(token_lists):
-        inputs, targets = [end_id] + list(ids), list(ids) + [end_id]
-        scored = 0
-        while scored < len(targets):
-            end = min(len(targets), scored + (block_size if scored == 0 else block_size // 2))
-            start = max(0, end - block_size)
-            windows.append((i, inputs[start:end], targets[start:end], end - scored))
-            scored = end
-    totals = [0.0] * len(token_lists)
-    windows.sort(key=lambda w: len(w[1]))  # similar lengths together: less padding
-    for b in range(0, len(windows), batch_size):
-        chunk = windows[b : b + batch_size]
-        width = max(len(w[1]) for w in chunk)
-        x = torch.full((len(chunk), width), end_id, dtype=torch.long)
-        y = torch.full((len(chunk), width), -1, dtype=torch.long)
-        for row, (_, inp, tgt, n_new) in enumerate(chunk):
-            x[row, : len(inp)] = torch.tensor(inp)
-            y[row, len(tgt) - n_new : len(tgt)] = torch.tensor(tgt[len(tgt) - n_new :])  # padding right: causal, harmless
-        logp = torch.log_softmax(model(x.to(device)).float(), dim=-1).cpu()
-        picked = logp.gather(-1, y.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (y >= 0)
-        for row, (i, *_rest) in enumerate(chunk):
-            totals[i] += picked[row].double().sum().item()
-    return totals
-
-
-def model_device(model: torch.nn.Module) -> torch.device:
-    tensor = next(iter(model.parameters()), None)
-    tensor = tensor if tensor is not None else next(iter(model.buffers()), None)
-    return tensor.device if tensor is not None else torch.device("cpu")
-
-
-def bits_per_byte(model: torch.nn.Module, tokenizer, texts: list[str], batch_size: int = 16) -> float:
-    """-Σ log-likelihood / Σ UTF-8 bytes / ln 2 over whole stories (end token included), pooled."""
-    end_id = end_of_text_id(tokenizer)
-    logliks = story_log_likelihoods(model, [tokenizer.encode(t) for t in texts], end_id, batch_size=batch_size)
-    return -sum(logliks) / sum(len(t.encode("utf-8")) for t in texts) / math.log(2)
+# Bits per byte on whole stories (the chapter's target; `lm.model_bits_per_byte` is the shared scorer)
 
 
 def story_bits_per_byte(model: torch.nn.Module, tokenizer, n_stories: int = 200, split: str = "test") -> float:
     """Bits per byte on the first `n_stories` stories of a split (compare with `stories.entropy_floor`)."""
-    from course_lib import stories
-
-    return bits_per_byte(model, tokenizer, [s.text for s in stories.iter_stories(split, n_stories)])
+    return model_bits_per_byte(model, tokenizer, [s.text for s in stories.iter_stories(split, n_stories)])
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -414,9 +351,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
-    from course_lib.tokenizer import STORY_VOCAB_SIZE, load_story_tokenizer  # chapter 1
-    from course_lib.utils import pick_device
-
     device = pick_device(verbose=False) if args.device == "auto" else torch.device(args.device)
     if device.type == "cuda" and "LOCAL_RANK" in os.environ:
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import html
 import io
+from collections.abc import Callable
 from contextlib import redirect_stdout
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from course_lib.tokenizer import BPETokenizer
 
 
 def _static_html(show: Callable[..., Any], values: dict[str, Any]) -> str:
@@ -31,7 +35,7 @@ class _Explorer:
     """A widget panel with a static HTML fallback in the same display."""
 
     def __init__(self, show: Callable[..., Any], controls: dict[str, Any]) -> None:
-        import ipywidgets
+        import ipywidgets  # only where a notebook shows widgets
 
         self.panel = ipywidgets.interactive(show, **controls)
         self.fallback = _static_html(show, {w._kwarg: w.value for w in self.panel.kwargs_widgets})
@@ -50,3 +54,31 @@ def explore(show: Callable[..., Any], **controls: Any) -> _Explorer:
     Example: `explore(show_story, index=(0, 99), split=["train", "val", "test"])`.
     """
     return _Explorer(show, controls)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Looking at tokens (chapter 1): coloured HTML, and a playground to type into
+
+_PALETTE = ["#fde2e4", "#e2ece9", "#dfe7fd", "#fff1c1", "#e8dff5", "#d7f2e3", "#fce1c8", "#dbeff5"]
+
+
+def tokens_html(tokenizer: BPETokenizer, text: str) -> str:
+    """HTML that shows each token of `text` on its own colour, with its id underneath."""
+    ids = tokenizer.encode(text)
+    cells = []
+    for k, (i, piece) in enumerate(zip(ids, tokenizer.token_strings(ids))):
+        shown = html.escape(piece).replace(" ", "&nbsp;").replace("\n", "\\n").replace("\t", "\\t") or "&empty;"
+        cells.append(f'<span style="display:inline-block;margin:1px;padding:1px 3px;background:{_PALETTE[k % len(_PALETTE)]};'
+                     f'border-radius:3px;text-align:center;font-family:monospace">{shown}'
+                     f'<br><span style="font-size:70%;color:#555">{i}</span></span>')
+    summary = f"<div style='font-size:85%;color:#555'>{len(text.encode('utf-8'))} bytes, {len(ids)} tokens</div>"
+    return f"<div style='line-height:1.9'>{''.join(cells)}</div>{summary}"
+
+
+def token_playground(tokenizer: BPETokenizer, text: str = "Once upon a time, there was a brave fox.") -> _Explorer:
+    """A text box whose tokens are shown as you type (a static rendering of `text` without a live front end)."""
+    import ipywidgets  # only where a notebook shows widgets
+    from IPython.display import HTML
+
+    box = ipywidgets.Textarea(value=text, description="Text:", layout=ipywidgets.Layout(width="95%", height="70px"))
+    return explore(lambda text: HTML(tokens_html(tokenizer, text)), text=box)

@@ -5,10 +5,18 @@ import torch
 
 from course_lib.checks import CheckFailed
 from course_lib.checks import language_modeling as check
-from course_lib.model import (GPT, GPTConfig, causal_self_attention, count_parameters, fast_causal_self_attention,
-                              flops_per_token, language_model_loss, load_model, save_model)
+from course_lib.model import (
+    GPT,
+    GPTConfig,
+    causal_self_attention,
+    count_parameters,
+    fast_causal_self_attention,
+    flops_per_token,
+    language_model_loss,
+    load_model,
+    save_model,
+)
 from course_lib.utils import seed_everything
-
 
 TINY = dict(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=16)
 
@@ -135,7 +143,7 @@ def test_save_and_load_model(tmp_path):
     assert torch.equal(loaded(idx), model.eval()(idx))
     assert loaded.metadata == {"note": "hello"}
     (tmp_path / "bad.pt").write_bytes(b"not a model")
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="not a course model file"):
         load_model(tmp_path / "bad.pt")
 
 

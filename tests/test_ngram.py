@@ -7,9 +7,8 @@ import torch
 
 from course_lib.checks import CheckFailed
 from course_lib.checks import language_modeling as check
+from course_lib.lm import document_log_likelihoods
 from course_lib.ngram import NGramModel, add_k_log_probs, bigram_counts
-from course_lib.training import story_log_likelihoods
-
 
 END = 4  # the boundary (end-of-text) id of a 5-token vocabulary
 
@@ -68,10 +67,12 @@ def test_ngram_log_likelihood_of_documents_through_the_common_interface():
     for doc in docs:
         logits = model(torch.tensor([[END] + doc[:-1]]))
         direct.append(logits[0].gather(-1, torch.tensor(doc).unsqueeze(-1)).sum().item())
-    got = story_log_likelihoods(model, [d[:-1] for d in docs], END)
-    assert got == pytest.approx(direct, rel=1e-6)
+    def summed(**kwargs):
+        return [t.sum().item() for t in document_log_likelihoods(model, [d[:-1] for d in docs], END, **kwargs)]
+
+    assert summed() == pytest.approx(direct, rel=1e-6)
     # a bigram model needs one token of context: a tiny sliding window gives the same numbers
-    assert story_log_likelihoods(model, [d[:-1] for d in docs], END, block_size=2) == pytest.approx(direct, rel=1e-6)
+    assert summed(context_size=2) == pytest.approx(direct, rel=1e-6)
 
 
 @pytest.mark.parametrize("kwargs, message", [

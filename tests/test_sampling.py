@@ -1,14 +1,13 @@
-"""Tests of course_lib.sampling: the filtered distributions, seeds, stopping, the KV cache, batching."""
+"""Tests of the sampler in course_lib.lm: the filtered distributions, seeds, stopping, the KV cache, batching."""
 
 import pytest
 import torch
 
 from course_lib.checks import CheckFailed
 from course_lib.checks import language_modeling as check
+from course_lib.lm import generate, next_token_distribution, sample_texts
 from course_lib.model import GPT, GPTConfig
-from course_lib.sampling import generate, next_token_distribution, sample_stories
 from course_lib.utils import seed_everything
-
 
 
 def tiny_model(block_size: int = 32) -> GPT:
@@ -100,9 +99,9 @@ class CharTokenizer:
         return "".join("|" if i == 19 else chr(97 + i) for i in ids)
 
 
-def test_sample_stories_decodes_without_the_end_token():
+def test_sample_texts_decodes_without_the_end_token():
     model = tiny_model()
-    texts = sample_stories(model, CharTokenizer(), 3, max_new_tokens=12, seed=0)
+    texts = sample_texts(model, CharTokenizer(), 3, max_new_tokens=12, seed=0)
     assert len(texts) == 3 and all("|" not in t and len(t) <= 12 for t in texts)
 
 

@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from course_lib import tokenizer as bpe
 from course_lib.checks import CheckFailed
 from course_lib.checks import tokenization as check
+from course_lib.lm import END_OF_TEXT
 from course_lib.stories import corpus_text
-from course_lib.tokenizer import END_OF_TEXT, BPETokenizer, count_pairs, merge, pretokenize, train_bpe
+from course_lib.tokenizer import BPETokenizer, count_pairs, merge, pretokenize, train_bpe
+from course_lib.widgets import token_playground, tokens_html
 
 EOT = END_OF_TEXT
 SAMPLES = ["Le petit renard a trouvé sa balle rouge.", "Der kleine Fuchs fand seinen roten Ball.",
@@ -356,12 +358,12 @@ def test_story_tokenizer_asset():
 
 
 def test_story_tokenizer_asset_is_up_to_date():
-    """The asset is what `python -m course_lib.tokenizer --rebuild-asset` makes from today's story corpus."""
+    """The asset is what `python -m course_lib build-assets story_tokenizer` makes from today's story corpus."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rebuilt = bpe.build_story_tokenizer()
     assert rebuilt.merges == bpe.load_story_tokenizer().merges, \
-        "assets/story_tokenizer.json is stale: run `python -m course_lib.tokenizer --rebuild-asset`"
+        "assets/story_tokenizer.json is stale: run `python -m course_lib build-assets story_tokenizer`"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -461,13 +463,13 @@ def test_lone_surrogates_are_refused(tok):
 
 def test_tokens_html_shows_every_token_and_escapes(tok):
     text = "<b>fox</b> & 🦊"
-    page = bpe.tokens_html(tok, text)
+    page = tokens_html(tok, text)
     ids = tok.encode(text)
     assert all(f">{i}</span>" in page for i in ids) and "<b>fox" not in page and "&lt;" in page
     assert f"{len(text.encode('utf-8'))} bytes, {len(ids)} tokens" in page
 
 
 def test_token_playground_has_a_static_fallback(tok):
-    bundle = bpe.token_playground(tok, "Once upon a fox")._repr_mimebundle_()
+    bundle = token_playground(tok, "Once upon a fox")._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert all(f">{i}</span>" in bundle["text/html"] for i in tok.encode("Once upon a fox"))

@@ -11,11 +11,10 @@ import torch
 
 from course_lib.checks import CheckFailed
 from course_lib.checks import language_modeling as check
+from course_lib.lm import document_log_likelihoods, model_bits_per_byte
 from course_lib.model import GPT, GPTConfig, load_model
-from course_lib.training import (TrainConfig, bits_per_byte, encode_stories, get_batch, learning_rate, main,
-                                 story_log_likelihoods, train)
+from course_lib.training import TrainConfig, encode_stories, get_batch, learning_rate, main, train
 from course_lib.utils import REPO_DIR, seed_everything
-
 
 
 def tiny_model(vocab_size: int = 30, block_size: int = 16) -> GPT:
@@ -111,6 +110,10 @@ def test_bad_train_configs():
         TrainConfig(max_steps=0)
 
 
+def story_log_likelihoods(model, token_lists, end_id, **kwargs):
+    return [t.sum().item() for t in document_log_likelihoods(model, token_lists, end_id, **kwargs)]
+
+
 def test_story_log_likelihoods_include_the_end_token_and_slide_past_the_context():
     model = tiny_model(block_size=16).eval()
     story = list(range(1, 12))
@@ -139,9 +142,12 @@ def test_bits_per_byte_of_a_uniform_model():
         def encode(self, text):
             return [256] if text == "<|endoftext|>" else list(text.encode())
 
+        def __len__(self):
+            return 257
+
     texts = ["abc", "hello"]
     # (3 + 1) + (5 + 1) tokens, each ln(257) nats, over 8 bytes
-    assert bits_per_byte(Uniform(), Bytes(), texts) == pytest.approx(10 * math.log2(257) / 8)
+    assert model_bits_per_byte(Uniform(), Bytes(), texts) == pytest.approx(10 * math.log2(257) / 8)
 
 
 # The checker of the learning-rate exercise.
@@ -183,5 +189,5 @@ def test_two_processes_stay_in_sync_and_match_one_process(tmp_path):
     assert single["world_size"] == 1 and single["tokens_seen"] == summary["tokens_seen"]
     ddp, one = load_model(tmp_path / "ddp.pt"), load_model(tmp_path / "one.pt")
     for (name, a), b in zip(ddp.state_dict().items(), one.state_dict().values()):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=lambda m, name=name: f"{name}: {m}")
     assert summary["final_val_loss"] == pytest.approx(single["final_val_loss"], rel=1e-4)

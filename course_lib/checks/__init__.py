@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,7 +46,8 @@ class Case:
 def short_repr(value: Any, limit: int = 300) -> str:
     """repr() cut to `limit` characters; tensors and arrays summarised by shape, dtype and a few values."""
     if isinstance(value, torch.Tensor):
-        text = f"tensor(shape={tuple(value.shape)}, dtype={str(value.dtype).replace('torch.', '')}, values={value.flatten()[:6].tolist()}...)"
+        dtype = str(value.dtype).replace("torch.", "")
+        text = f"tensor(shape={tuple(value.shape)}, dtype={dtype}, values={value.flatten()[:6].tolist()}...)"
     elif isinstance(value, np.ndarray):
         text = f"array(shape={value.shape}, dtype={value.dtype}, values={value.ravel()[:6].tolist()}...)"
     else:
@@ -79,7 +81,8 @@ def exact(got: Any, expected: Any) -> str | None:
     """Equal values of the same type (lists, dicts, strings, ints, bytes...)."""
     if isinstance(expected, (torch.Tensor, np.ndarray)):
         return close(0.0, 0.0)(got, expected)
-    if type(got) is not type(expected) and not (isinstance(expected, (int, float)) and isinstance(got, (int, float)) and not isinstance(got, bool)):
+    both_numbers = isinstance(expected, (int, float)) and isinstance(got, (int, float)) and not isinstance(got, bool)
+    if type(got) is not type(expected) and not both_numbers:
         return f"expected a {type(expected).__name__}, got a {type(got).__name__}"
     return None if got == expected else "values differ"
 
@@ -95,7 +98,8 @@ def close(rtol: float = 1e-5, atol: float = 1e-6) -> Compare:
                 return f"expected a number, got a {type(got).__name__}"
             if math.isnan(got):
                 return "got NaN"
-            return None if abs(got - expected) <= atol + rtol * abs(expected) else f"differs by {abs(got - expected):.3g} (tolerance {atol + rtol * abs(expected):.3g})"
+            tolerance = atol + rtol * abs(expected)
+            return None if abs(got - expected) <= tolerance else f"differs by {abs(got - expected):.3g} (tolerance {tolerance:.3g})"
         if isinstance(expected, torch.Tensor):
             if not isinstance(got, torch.Tensor):
                 return f"expected a torch.Tensor, got a {type(got).__name__}"
@@ -122,7 +126,8 @@ def close(rtol: float = 1e-5, atol: float = 1e-6) -> Compare:
         bad = (got_d - exp_d).abs() > atol + rtol * exp_d.abs()
         if bad.any():
             where = tuple(int(i) for i in bad.nonzero()[0])
-            return f"{int(bad.sum())} of {bad.numel()} values outside tolerance (rtol={rtol}, atol={atol}); first at index {where}: {got_d[where].item():.6g} instead of {exp_d[where].item():.6g}"
+            return (f"{int(bad.sum())} of {bad.numel()} values outside tolerance (rtol={rtol}, atol={atol}); "
+                    f"first at index {where}: {got_d[where].item():.6g} instead of {exp_d[where].item():.6g}")
         return None
 
     return compare
@@ -151,7 +156,8 @@ def run_cases(
         except NotImplementedError:
             raise
         except Exception as error:  # the student's bug, reported as a failed case
-            fail(group, case.label, expected, None, hint, detail=case.call_repr(group), raised=f"an exception, {type(error).__name__}: {error}")
+            fail(group, case.label, expected, None, hint, detail=case.call_repr(group),
+                 raised=f"an exception, {type(error).__name__}: {error}")
         problem = compare(got, expected)
         if problem:
             fail(group, case.label, expected, got, hint, detail=f"{case.call_repr(group)}: {problem}")

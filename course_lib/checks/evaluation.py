@@ -7,12 +7,13 @@ cases. Hidden checks call `run_cases` with the `reference_*` functions below and
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from course_lib import evaluation as ev
+from course_lib import lm
 from course_lib.checks import Case, close, fail, run_cases
 
 __all__ = ["token_nll", "perplexity", "bits_per_byte", "multiple_choice", "ngram_overlap", "reference_token_nll",
@@ -24,7 +25,7 @@ __all__ = ["token_nll", "perplexity", "bits_per_byte", "multiple_choice", "ngram
 # The references, with the exercises' signatures.
 
 def reference_token_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return -ev.token_log_likelihoods(logits, targets)
+    return -lm.token_log_likelihoods(logits, targets)
 
 
 def reference_perplexity(token_logliks: list) -> float:

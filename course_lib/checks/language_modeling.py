@@ -7,12 +7,12 @@ call `run_cases` with the `reference_*` functions below and cases of their own.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
+from course_lib import lm, ngram, training
 from course_lib import model as gpt
-from course_lib import ngram, sampling, training
 from course_lib.checks import Case, CheckFailed, close, fail, report, run_cases
 
 __all__ = ["bigram_counts", "causal_attention", "learning_rate", "next_token_distribution",
@@ -37,7 +37,7 @@ def reference_learning_rate(step: int, max_lr: float, warmup_steps: int, max_ste
 
 def reference_next_token_distribution(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
                                       top_p: float | None = None) -> torch.Tensor:
-    return sampling.next_token_distribution(logits, temperature, top_k, top_p)
+    return lm.next_token_distribution(logits, temperature, top_k, top_p)
 
 
 # Fixed random inputs: a private generator, so the cases are the same on every machine and never touch

@@ -8,7 +8,8 @@ raises CheckFailed naming the case, what was expected, what came back and a hint
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from course_lib import tokenizer as bpe
 from course_lib.checks import Case, run_cases
@@ -93,7 +94,7 @@ def count_pairs(student_fn: Callable) -> None:
         Case("two pairs repeat", ([1, 2, 3, 1, 2],)),
         Case("overlapping run", ([5, 5, 5, 5],)),
         Case("bytes of 'hello world'", (list(b"hello world"),)),
-        Case("bytes of 'banana'", (list("banana".encode("utf-8")),)),
+        Case("bytes of 'banana'", (list(b"banana"),)),
     ]
     run_cases("count_pairs", student_fn, cases, reference_count_pairs,
               hint="count every adjacent pair, overlapping ones too: [5, 5, 5] has (5, 5) twice")
@@ -153,8 +154,8 @@ def decode(student_fn: Callable) -> None:
     cases = [
         Case("empty list", ([], vocab)),
         Case("ASCII text", (seen.encode("Finn had a red ball."), vocab)),
-        Case("multi-byte characters", (list("é🦊".encode("utf-8")), vocab)),
-        Case("a character cut in two", (list("€".encode("utf-8"))[:2], vocab)),
+        Case("multi-byte characters", (list("é🦊".encode()), vocab)),
+        Case("a character cut in two", (list("€".encode())[:2], vocab)),
         Case("a byte that is never valid UTF-8", ([0xFF, 104, 105], vocab)),
     ]
     run_cases("decode", student_fn, cases, reference_decode,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import welcome as ref
-from . import Case, close, fail, report, run_cases
+from . import Case, close, fail, run_cases
 
 
 def word_counts(student_fn) -> None:
