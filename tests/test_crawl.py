@@ -1,4 +1,4 @@
-"""Tests of the labeled synthetic crawl (course_lib/crawl.py)."""
+"""Tests of the labeled synthetic crawl (the course_lib.crawl package)."""
 
 import hashlib
 from collections import Counter
@@ -102,6 +102,14 @@ def test_content_helpers():
     assert cr.blocks_to_text(blocks) == "Title\nOne two three.\na = 1\nb = 2\nitem <x> & y"
     assert dc.html_to_text(cr.blocks_to_html(blocks)) == cr.blocks_to_text(blocks)
     assert cr.typographic('He said "it\'s fine".') == "He said \u201cit\u2019s fine\u201d."
+
+
+def test_the_package_exports_the_crawl_function_and_the_filters_blocklist():
+    from course_lib.crawl import crawl
+
+    assert callable(crawl) and crawl is cr.assembly.crawl
+    assert all(hasattr(cr, name) for name in cr.__all__)
+    assert cr.BLOCKLIST is dc.BLOCKLIST  # toxic pages are written with the words the filter blocks
 
 
 def test_bad_arguments():

@@ -1,7 +1,9 @@
-"""Tests of the chapter 4 pipeline (course_lib/data_cleaning.py) and its checkers."""
+"""Tests of the chapter 4 pipeline (the course_lib.data_cleaning package) and its checkers."""
 
 import itertools
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,6 +14,27 @@ from course_lib import data_cleaning as dc
 from course_lib.checks import CheckFailed
 from course_lib.checks import data_cleaning as ck
 from course_lib.crawl import FOREIGN, crawl
+from course_lib.data_cleaning import minhash
+
+# ----------------------------------------------------------------------------------------------------
+# The package: one module per stage, everything public re-exported, no dependency on the crawl.
+
+# What the chapter notebook imports by name from the package.
+NOTEBOOK_IMPORTS = ["BULLETS", "ELLIPSES", "STOP_WORDS", "BLOCK_TAGS", "BOILERPLATE_HINTS", "SKIP_TAGS", "VOID_TAGS",
+                    "PII_PLACEHOLDERS", "EMPTY_SIGNATURE", "PRIME"]
+
+
+def test_the_package_exports_its_public_names():
+    assert set(NOTEBOOK_IMPORTS) <= set(dc.__all__)
+    assert all(hasattr(dc, name) for name in dc.__all__)
+    assert dc.BLOCKLIST is dc.toxicity.BLOCKLIST and dc.near_duplicates is dc.dedup.near_duplicates
+
+
+def test_cleaning_does_not_import_the_crawl():
+    # The crawl is the filters' test data: it may use their vocabulary, never the other way round.
+    code = "import sys, course_lib.data_cleaning; sys.exit('course_lib.crawl' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
 
 # ----------------------------------------------------------------------------------------------------
 # Decoding and extraction; bad input never raises and always gives a reason.
@@ -106,19 +129,44 @@ def test_language_identifier_needs_samples():
 # Gopher quality and repetition rules, C4 rules, toxicity.
 
 
-@pytest.mark.parametrize("case", ck.GOPHER_CASES, ids=lambda c: c.label)
-def test_gopher_quality_edge_cases(case):
-    expected = {
-        "50 words pass": [], "49 words fail": ["word_count"], "one stop word is not enough": ["stop_words"],
-        "stop words are case-sensitive": ["stop_words"], "mean word length 3 passes": [],
-        "mean word length below 3": ["mean_word_length"], "mean word length above 10": ["mean_word_length"],
-        "hash ratio exactly 0.1 passes": [], "hash ratio above 0.1": ["hash_ratio"],
-        "ellipses per word above 0.1": ["ellipsis_ratio"], "30% ellipsis lines pass": [],
-        "40% ellipsis lines fail": ["ellipsis_lines"], "90% bullet lines pass": [], "all bullet lines fail": ["bullet_lines"],
-        "80% alphabetic words pass": [], "under 80% alphabetic words": ["alphabetic_words"],
-        "empty text": ["word_count", "mean_word_length", "stop_words"],
-    }[case.label]
-    assert dc.gopher_quality_reasons(*case.args) == expected
+def _words_text(n: int, word: str = "apple", stop: int = 2, line_words: int = 10) -> str:
+    """n words: `stop` copies of "the" and the rest `word`, `line_words` per line."""
+    words = ["the"] * stop + [word] * (n - stop)
+    return "\n".join(" ".join(words[i:i + line_words]) for i in range(0, len(words), line_words))
+
+
+def _lines_text(n_lines: int, special: int, make_special) -> str:
+    """n_lines lines of 10 words (with stop words), `special` of them changed by make_special."""
+    lines = ["the cat and the dog went to the old mill together"] * n_lines
+    return "\n".join(make_special(line) if i < special else line for i, line in enumerate(lines))
+
+
+# Texts that sit exactly on (or just past) the published thresholds, and the reasons they must give.
+GOPHER_EDGE_CASES = {
+    "50 words pass": (_words_text(50), []),
+    "49 words fail": (_words_text(49), ["word_count"]),
+    "one stop word is not enough": (_words_text(60, stop=1), ["stop_words"]),
+    "stop words are case-sensitive": (_words_text(60, stop=0) + "\nTHE THE", ["stop_words"]),
+    "mean word length 3 passes": (_words_text(60, word="abc", stop=0) + " the the", []),
+    "mean word length below 3": (_words_text(60, word="ab"), ["mean_word_length"]),
+    "mean word length above 10": (_words_text(60, word="extraordinarily"), ["mean_word_length"]),
+    "hash ratio exactly 0.1 passes": (_words_text(60, line_words=6).replace("apple", "#apple", 6), []),
+    "hash ratio above 0.1": (_words_text(60, line_words=6).replace("apple", "#apple", 7), ["hash_ratio"]),
+    "ellipses per word above 0.1": (_words_text(60).replace("apple", "apple...", 7), ["ellipsis_ratio"]),
+    "30% ellipsis lines pass": (_lines_text(10, 3, lambda line: line + "..."), []),
+    "40% ellipsis lines fail": (_lines_text(10, 4, lambda line: line + "\u2026"), ["ellipsis_lines"]),
+    "90% bullet lines pass": (_lines_text(10, 9, lambda line: "\u2022 " + line), []),
+    "all bullet lines fail": (_lines_text(10, 10, lambda line: "- " + line), ["bullet_lines"]),
+    "80% alphabetic words pass": (_words_text(48) + " " + " ".join(["42"] * 12), []),
+    "under 80% alphabetic words": (_words_text(48) + " " + " ".join(["42"] * 13), ["alphabetic_words"]),
+    "empty text": ("", ["word_count", "mean_word_length", "stop_words"]),
+}
+
+
+@pytest.mark.parametrize("label", list(GOPHER_EDGE_CASES))
+def test_gopher_quality_edge_cases(label):
+    text, expected = GOPHER_EDGE_CASES[label]
+    assert dc.gopher_quality_reasons(text) == expected
 
 
 def test_gopher_quality_more_rules():
@@ -231,7 +279,7 @@ def test_minhash_signatures_match_one_at_a_time_and_the_modulus():
     assert (one_by_one[-1] == dc.EMPTY_SIGNATURE).all() and (one_by_one[:-1] < dc.PRIME).all()
     x = rng.integers(0, 2**32, size=(50, 1), dtype=np.uint64)
     out, tmp = np.empty((50, 112), dtype=np.uint64), np.empty((50, 112), dtype=np.uint64)
-    assert np.array_equal(dc._hash_rows(x, a, b, out, tmp), (a * x + b) % np.uint64(dc.PRIME))
+    assert np.array_equal(minhash._hash_rows(x, a, b, out, tmp), (a * x + b) % np.uint64(dc.PRIME))
     assert np.array_equal(dc.minhash_params(8, seed=1)[0], dc.minhash_params(8, seed=1)[0])
 
 

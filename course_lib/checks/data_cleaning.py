@@ -8,7 +8,8 @@ result, and a hint. Hidden check cells reuse the comparisons below (`same_lines`
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
