@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from course_lib import stories
-from course_lib.grading import SANITIZER, Limits, grade_notebook
+from course_lib.toolchain.grade import grade_notebook
+from course_lib.toolchain.run import SANITIZER, Limits
 from course_lib.utils import SOLUTIONS_DIR
 
 

@@ -4,23 +4,28 @@ One module per chapter (the reference implementation of what that chapter teache
 reuse) plus a little plumbing:
 
 Chapters:
+    lm             the core every chapter shares: <|endoftext|>, the model and tokenizer contracts, one
+                   windowed scorer of documents, one sampler
     stories        the story corpus: a generator with exact log-probabilities, its scorer, the floor
     welcome        0  the warm-up exercises
     tokenizer      1  byte-level BPE (train, encode, decode, save, to Hugging Face)
-    ngram, model, training, sampling
-                   2  count-based models, a small GPT, its training loop, sampling
+    ngram, model, training
+                   2  count-based models, a small GPT, its training loop (sampling: lm)
     evaluation, tasks
                    3  perplexity, bits per byte, multiple choice, story benchmarks, contamination
-    crawl, data_cleaning
-                   4  a labeled synthetic web crawl and the pipeline that cleans it
+    crawl/, data_cleaning/
+                   4  a labeled synthetic web crawl (a file per kind of page) and the pipeline that
+                      cleans it (a file per stage)
 
 Plumbing:
     utils          seeding, device choice, paths, plotting style
-    widgets        interactive explorers that degrade to static output
+    widgets        interactive explorers that degrade to static output; token displays
     checks         the checkers that the notebooks' check cells call (one file per chapter)
-    notebooks      how exercise, check and hidden-check cells are marked in a notebook
-    release        solutions/ -> notebooks/ (the student release)
-    grading        grade submissions against solutions/ with nbval (grading_plugin records each cell)
+
+Toolchain (for instructors; see toolchain/__init__.py for its map):
+    toolchain      how exercise, check and hidden-check cells are marked (roles), solutions/ -> notebooks/
+                   (release), grading submissions against solutions/ with nbval (grade), and the
+                   builders of the shipped assets (assets)
 
 Run `python -m course_lib --help` for the command line.
 """

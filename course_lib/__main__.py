@@ -4,6 +4,7 @@
     release [--check]          rebuild notebooks/ from solutions/ (instructors)
     execute NOTEBOOK...        run solution notebooks and store their outputs (instructors)
     grade PATH... [--out DIR]  grade notebooks (a student's self-check, or an instructor's batch)
+    build-assets [NAME...]     rebuild the shipped files in assets/ (maintainers)
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from .release import release
+    from .toolchain.release import release
 
     stale = release(check=args.check, force=args.force)
     if args.check:
@@ -47,20 +48,32 @@ def cmd_release(args: argparse.Namespace) -> int:
 def cmd_execute(args: argparse.Namespace) -> int:
     import nbclient
 
-    from . import notebooks as nbs
+    from .toolchain.notebook_files import read, write
 
     for path in map(Path, args.notebooks):
         start = time.perf_counter()
-        nb = nbs.read(path)
+        nb = read(path)
         nbclient.NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(path.parent.resolve())}}).execute()
-        nbs.write(nb, path)
+        write(nb, path)
         print(f"executed {path} in {time.perf_counter() - start:.1f} s")
     return 0
 
 
+def cmd_build_assets(args: argparse.Namespace) -> int:
+    from .toolchain.assets import build_assets
+
+    try:
+        build_assets(args.names)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
-    from .grading import Limits, grade
+    from .toolchain.grade import grade
+    from .toolchain.run import Limits
 
     limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.timeout, memory_mb=args.memory_mb)
     try:
@@ -84,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("notebooks", nargs="+")
     p.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     p.set_defaults(run=cmd_execute)
+    p = sub.add_parser("build-assets", help="rebuild files shipped in assets/ (tokenizer, models, sweeps)")
+    p.add_argument("names", nargs="*", help="which assets (default: all); see course_lib/toolchain/assets.py")
+    p.set_defaults(run=cmd_build_assets)
     p = sub.add_parser("grade", help="grade notebooks against solutions/")
     p.add_argument("paths", nargs="+", help="notebooks, or folders searched for notebooks")
     p.add_argument("--out", default="grading", help="folder for reports, feedback and gradebook (default: grading/)")

@@ -5,14 +5,21 @@ All submissions are graded in one batch (two at a time, as an instructor would) 
 
 import csv
 import hashlib
+import io
 import json
 import sys
 
 import nbformat
 import pytest
 
-from course_lib import notebooks as nbs
-from course_lib.grading import Limits, clean_message, find_submissions, flags_for, grade
+from course_lib.toolchain import kernel_setup
+from course_lib.toolchain import notebook_files as nbs
+from course_lib.toolchain.grade import find_submissions, grade
+from course_lib.toolchain.merge import flags_for
+from course_lib.toolchain.report import ExerciseResult, ExerciseStatus, Report, ReportStatus, feedback_text, write_report
+from course_lib.toolchain.roles import exercise_of, exercises
+from course_lib.toolchain.run import Limits
+from course_lib.toolchain.score import clean_message
 from course_lib.utils import NOTEBOOKS_DIR, SOLUTIONS_DIR
 
 CHAPTER = "00_welcome"
@@ -21,7 +28,7 @@ SOLUTION = SOLUTIONS_DIR / f"{CHAPTER}.ipynb"
 
 
 def solution_sources() -> dict[str, str]:
-    return {e.id: c.source for c in nbs.read(SOLUTION).cells if (e := nbs.exercise_of(c))}
+    return {e.id: c.source for c in nbs.read(SOLUTION).cells if (e := exercise_of(c))}
 
 
 def submission(answers: dict[str, str] | None = None, drop: tuple = (), duplicate: tuple = ()):
@@ -30,7 +37,7 @@ def submission(answers: dict[str, str] | None = None, drop: tuple = (), duplicat
     reference = solution_sources()
     cells = []
     for cell in nb.cells:
-        exercise = nbs.exercise_of(cell)
+        exercise = exercise_of(cell)
         if exercise and exercise.id in drop:
             continue
         if exercise and exercise.id in (answers or {}):
@@ -47,7 +54,7 @@ def submission(answers: dict[str, str] | None = None, drop: tuple = (), duplicat
 
 
 ALL = {"word_counts": "solution", "most_common": "solution", "pooled_bits_per_byte": "solution"}
-HEADER = {e.id: f"# EXERCISE: {e.id} ({e.points} points)\n" for e in nbs.exercises(nbs.read(SOLUTION))}
+HEADER = {e.id: f"# EXERCISE: {e.id} ({e.points} points)\n" for e in exercises(nbs.read(SOLUTION))}
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +203,8 @@ def test_a_wrong_answer_reads_well():
 
 
 def test_clean_message_keeps_the_checker_message():
-    raw = "\x1b[31mTraceback\x1b[0m\n  File x\n  except NotImplementedError:\nCheckFailed: word_counts: case 'a' failed\n  expected: 1\n  got:      2"
+    raw = ("\x1b[31mTraceback\x1b[0m\n  File x\n  except NotImplementedError:\n"
+           "CheckFailed: word_counts: case 'a' failed\n  expected: 1\n  got:      2")
     assert clean_message(raw) == "CheckFailed: word_counts: case 'a' failed\n  expected: 1\n  got:      2"
 
 
@@ -216,3 +224,43 @@ def test_missing_paths_and_name_clashes(tmp_path):
         (tmp_path / who / "00_welcome.ipynb").write_text("{}")
     names = [s for _, s in find_submissions([tmp_path / "alice" / "00_welcome.ipynb", tmp_path / "bob" / "00_welcome.ipynb"])]
     assert names == ["alice__00_welcome", "bob__00_welcome"]
+
+
+def test_kernel_setup_caps_each_cells_output_and_is_what_the_first_cell_calls(monkeypatch):
+    class Shell:  # the part of IPython's shell that install() uses
+        def __init__(self):
+            self.callbacks = []
+            self.events = self
+
+        def register(self, event, callback):
+            assert event == "pre_run_cell"
+            self.callbacks.append(callback)
+
+    out, err, shell = io.StringIO(), io.StringIO(), Shell()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setattr(kernel_setup, "limit_memory", lambda memory_mb: True)  # never limit the test process
+    kernel_setup.install(shell, memory_mb=512, max_output=10)
+    print("x" * 25)
+    print("more")
+    assert out.getvalue() == "x" * 10 + kernel_setup.TRUNCATED
+    for callback in shell.callbacks:  # the next cell gets its own allowance
+        callback(None)
+    print("hello")
+    assert out.getvalue().endswith(kernel_setup.TRUNCATED + "hello\n") and err.getvalue() == ""
+    source = kernel_setup.cell_source(memory_mb=512, max_output=10)
+    compile(source, "setup", "exec")
+    assert "import install" in source and "get_ipython(), memory_mb=512, max_output=10" in source
+
+
+def test_report_json_and_feedback_keep_their_strings(tmp_path):
+    report = Report("a/00_welcome.ipynb", "alice", chapter=CHAPTER, status=ReportStatus.WRONG_NOTEBOOK, message="why",
+                    exercises=[ExerciseResult("word_counts", 2, status=ExerciseStatus.NOT_IMPLEMENTED, hint="do it")])
+    write_report(report, tmp_path)
+    data = json.loads((tmp_path / "alice.json").read_text(encoding="utf-8"))
+    assert list(data) == ["submission", "student", "chapter", "status", "message", "score", "max_score", "exercises",
+                          "warnings", "seconds"]
+    assert data["status"] == "wrong notebook" and data["exercises"][0]["status"] == "not implemented"
+    assert list(data["exercises"][0]) == ["id", "max_points", "points", "status", "message", "hint", "flags", "warnings"]
+    text = feedback_text(report)
+    assert "**Not graded (wrong notebook):** why" in text and "## ✗ `word_counts`: 0/2 points (not implemented)" in text

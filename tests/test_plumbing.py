@@ -75,11 +75,27 @@ def test_run_cases_reports_pass_failure_and_not_implemented(capsys):
 
 
 def test_student_cannot_change_the_reference_inputs():
-    def sneaky(values):
-        values.append(99)
-        return sum(values)
+    # run_cases calls the reference before the student's function, so one run cannot show whether the
+    # student's in-place change would reach the reference. A checker's cases are reused, though (every
+    # run of a check cell, a check and then its hidden check): the next run's reference must see the
+    # case as written, and the case itself must not change.
+    reference_saw = []
 
-    run_cases("total", sneaky, [Case("list", ([1, 2],))], lambda values: sum(values) + 99)
+    def reference(values, extra):
+        reference_saw.append((list(values), dict(extra)))
+        return sum(values) + sum(extra.values())
+
+    def sneaky(values, extra):
+        answer = sum(values) + sum(extra.values())
+        values.append(99)
+        extra["sneaky"] = 99
+        return answer
+
+    cases = [Case("list", ([1, 2],), {"extra": {"a": 3}})]
+    run_cases("total", sneaky, cases, reference)
+    run_cases("total", sneaky, cases, reference)
+    assert reference_saw == [([1, 2], {"a": 3})] * 2
+    assert cases[0].args == ([1, 2],) and cases[0].kwargs == {"extra": {"a": 3}}
 
 
 def run_cli(*args):
@@ -102,3 +118,13 @@ def test_cli_doctor():
     result = run_cli("doctor")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Using device:" in result.stdout and "(ok)" in result.stdout
+
+
+def test_every_shipped_asset_has_a_builder_and_unknown_names_are_refused():
+    from course_lib.toolchain.assets import ASSETS
+    from course_lib.utils import ASSETS_DIR
+
+    for name, asset in ASSETS.items():
+        assert (ASSETS_DIR / asset.file).exists(), f"asset {name} is registered but assets/{asset.file} is missing"
+    result = run_cli("build-assets", "no_such_asset")
+    assert result.returncode == 2 and "unknown asset(s) no_such_asset" in result.stderr and "story_tokenizer" in result.stderr

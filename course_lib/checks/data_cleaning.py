@@ -83,7 +83,9 @@ def same_signature(got: Any, expected: np.ndarray) -> str | None:
     if not np.issubdtype(got.dtype, np.integer):
         return f"dtype {got.dtype}: signatures are integers"
     bad = np.flatnonzero(got.astype(np.int64) != expected.astype(np.int64))
-    return None if len(bad) == 0 else f"{len(bad)} of {len(expected)} values differ; first at {bad[0]}: {got[bad[0]]} instead of {expected[bad[0]]}"
+    if len(bad) == 0:
+        return None
+    return f"{len(bad)} of {len(expected)} values differ; first at {bad[0]}: {got[bad[0]]} instead of {expected[bad[0]]}"
 
 
 # ----------------------------------------------------------------------------------------------------

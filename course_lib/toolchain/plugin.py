@@ -1,7 +1,10 @@
 """A pytest plugin the grader loads into its nbval run: one JSON line per notebook cell, as it finishes.
 
-Writing each result at once (not a report at the end) means that whatever was graded before a time
-limit or a crash is kept. The file is named by the COURSE_GRADE_RESULTS environment variable.
+Each line is `{"index": ..., "outcome": "passed" | "failed" | "skipped", "message": ..., "seconds": ...}`,
+where `index` is the cell's position in the solution notebook (the merge writes it into the cell's
+metadata under "course_grade"; the grader's own first cell has -1). Writing each result at once (not a
+report at the end) means that whatever was graded before a time limit or a crash is kept. The file is
+named by the COURSE_GRADE_RESULTS environment variable.
 
 It also teaches nbval to notice a dead kernel within a second: nbval waits for a reply for the whole
 cell timeout, so a submission that crashes the kernel (os._exit, a segfault, out of memory) would cost a
@@ -19,6 +22,7 @@ import pytest
 from nbval import kernel as nbval_kernel
 
 _MAX_MESSAGE = 20_000
+CELL_KEY = "course_grade"  # the cell metadata key merge.py writes the cell's index under
 
 
 class KernelDied(RuntimeError):
@@ -67,8 +71,8 @@ def pytest_runtest_makereport(item, call):
     # After a timeout nbval marks later cells "expected to fail"; we want what really happened.
     passed = report.passed or (report.skipped and call.excinfo is None and not hasattr(report, "wasxfail"))
     failed_for_real = call.excinfo is not None and not call.excinfo.errisinstance(pytest.skip.Exception)
-    grade = dict(cell.metadata.get("course_grade", {}))
-    grade.update(outcome="passed" if passed and not failed_for_real else ("failed" if failed_for_real else "skipped"),
-                 message=_failure_text(item, call) if failed_for_real else "", seconds=round(call.duration, 3))
+    record = {"index": cell.metadata.get(CELL_KEY, {}).get("index"),
+              "outcome": "passed" if passed and not failed_for_real else ("failed" if failed_for_real else "skipped"),
+              "message": _failure_text(item, call) if failed_for_real else "", "seconds": round(call.duration, 3)}
     with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(grade) + "\n")
+        handle.write(json.dumps(record) + "\n")

@@ -1,0 +1,76 @@
+"""What the grader sets up inside the notebook's kernel before the first cell runs.
+
+The grader adds one cell (`cell_source`) at the top of the notebook it replays; that cell imports this
+module and calls `install` with the run's limits:
+
+- a memory limit on the kernel's address space (RLIMIT_AS; Linux and other POSIX systems only), so a
+  memory hog ends in a MemoryError instead of taking the machine down;
+- a cap on what each cell may print: past `max_output` characters the rest is dropped (saying so once),
+  so huge output cannot flood the grader. Every cell gets its own allowance.
+
+Only the standard library is used here: this runs in the student's kernel.
+"""
+
+from __future__ import annotations
+
+import sys
+
+try:
+    import resource
+except ImportError:  # Windows: no memory limit
+    resource = None
+
+TRUNCATED = "\n[output truncated by the grader]\n"
+
+
+def cell_source(memory_mb: int, max_output: int) -> str:
+    """The source of the cell the grader puts first in the notebook it replays."""
+    return ("# Added by the grader (not part of your notebook): the limits of this run.\n"
+            "from course_lib.toolchain.kernel_setup import install as _course_grader_setup\n"
+            f"_course_grader_setup(get_ipython(), memory_mb={int(memory_mb)}, max_output={int(max_output)})\n"
+            "del _course_grader_setup\n")
+
+
+class CappedStream:
+    """Pass a cell's output through until max_output characters, then drop the rest (saying so once)."""
+
+    def __init__(self, stream, max_output: int):
+        self._stream, self._max, self._left = stream, max_output, max_output
+
+    def reset(self, *args) -> None:
+        self._left = self._max
+
+    def write(self, text: str) -> int:
+        if self._left <= 0:
+            return len(text)
+        if len(text) > self._left:
+            text = text[: self._left] + TRUNCATED
+        self._left -= len(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def limit_memory(memory_mb: int) -> bool:
+    """Limit this process's address space to `memory_mb` MiB. False where the OS does not support it."""
+    if resource is None:
+        return False
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def cap_output(shell, max_output: int) -> None:
+    """Wrap stdout and stderr in CappedStreams whose allowance `shell` resets before each cell."""
+    sys.stdout, sys.stderr = CappedStream(sys.stdout, max_output), CappedStream(sys.stderr, max_output)
+    shell.events.register("pre_run_cell", sys.stdout.reset)
+    shell.events.register("pre_run_cell", sys.stderr.reset)
+
+
+def install(shell, memory_mb: int, max_output: int) -> None:
+    """Everything the grader's first cell sets up: the memory limit, then the output cap."""
+    limit_memory(memory_mb)
+    cap_output(shell, max_output)
