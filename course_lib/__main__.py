@@ -27,6 +27,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     pick_device()
     print(f"assets: {', '.join(sorted(p.name for p in ASSETS_DIR.iterdir()))}")
+    from .toolchain import sandbox
+
+    works, line = sandbox.status()
+    print(f"grading {line}" + ("" if works or "install" in line else f"; {sandbox.INSTALL_HINT}"))
     start = time.perf_counter()
     sample = stories.stories("test", 200)
     ok = all(stories.score(s.text).ok for s in sample)
@@ -72,13 +76,14 @@ def cmd_build_assets(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from .toolchain.grade import grade
+    from .toolchain.grade import SandboxUnavailable, grade
     from .toolchain.run import Limits
 
     limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.timeout, memory_mb=args.memory_mb)
     try:
-        reports = grade([Path(p) for p in args.paths], Path(args.out), limits=limits, jobs=args.jobs, chapter=args.chapter)
-    except FileNotFoundError as error:
+        reports = grade([Path(p) for p in args.paths], Path(args.out), limits=limits, jobs=args.jobs, chapter=args.chapter,
+                        require_sandbox=args.require_sandbox)
+    except (FileNotFoundError, SandboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"reports written to {args.out}/")
@@ -108,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cell-timeout", type=int, default=60, help="seconds one cell may run (default 60)")
     p.add_argument("--timeout", type=int, default=600, help="seconds a whole notebook may run (default 600)")
     p.add_argument("--memory-mb", type=int, default=4096, help="memory limit of the notebook's kernel (default 4096)")
+    p.add_argument("--require-sandbox", action="store_true",
+                   help="refuse to grade where no sandbox isolates submissions (bubblewrap on Linux)")
     p.set_defaults(run=cmd_grade)
     args = parser.parse_args(argv)
     if hasattr(sys.stdout, "reconfigure"):  # a Windows console may not have ✓ and ✗: never crash on them

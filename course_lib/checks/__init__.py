@@ -10,12 +10,20 @@ printed line is the same on every OS, CPU or GPU and thread count (nbval compare
 
 Chapter checkers live beside this file (`checks/welcome.py`, ...). Hidden checks call `run_cases` with
 cases written in the hidden cell itself, so a student never sees them.
+
+When the grader replays a notebook (COURSE_GRADING=1 in the kernel), `run_cases` also sends what the
+student's function returned on each case out of the kernel as plain data (`toolchain/wire.py`), with the
+course_lib functions it called, as an output of the check cell that the grader strips before nbval compares.
+The grader decides the verdict itself from that data and the reference values recorded when the solution
+notebook ran: nothing printed or raised here decides a grade (see `toolchain/verdicts.py`).
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,8 +76,18 @@ def fail(group: str, case: str, expected: Any, got: Any, hint: str = "", detail:
 
 
 def report(group: str, passed: int, total: int | None = None) -> None:
-    """Print the one deterministic line a passing case group leaves in the check cell."""
+    """Print the one deterministic line a passing case group leaves in the check cell.
+
+    A checker that decides a group itself (not through `run_cases`) calls this; when grading, the grader
+    is told that this group's verdict was reached in the kernel.
+    """
     total = passed if total is None else total
+    if _grading():
+        _send({"kind": "kernel", "group": str(group), "passed": int(passed), "total": int(total)})
+    _print_report(group, passed, total)
+
+
+def _print_report(group: str, passed: int, total: int) -> None:
     print(f"{group}: {passed}/{total} cases passed")
 
 
@@ -82,6 +100,8 @@ def exact(got: Any, expected: Any) -> str | None:
     if isinstance(expected, (torch.Tensor, np.ndarray)):
         return close(0.0, 0.0)(got, expected)
     both_numbers = isinstance(expected, (int, float)) and isinstance(got, (int, float)) and not isinstance(got, bool)
+    if isinstance(expected, dict) and isinstance(got, dict):  # a Counter or defaultdict is a dict
+        return None if dict(got) == dict(expected) else "values differ"
     if type(got) is not type(expected) and not both_numbers:
         return f"expected a {type(expected).__name__}, got a {type(got).__name__}"
     return None if got == expected else "values differ"
@@ -130,6 +150,7 @@ def close(rtol: float = 1e-5, atol: float = 1e-6) -> Compare:
                     f"first at index {where}: {got_d[where].item():.6g} instead of {exp_d[where].item():.6g}")
         return None
 
+    compare.spec = ["close", rtol, atol]  # how the grader rebuilds this comparison outside the kernel
     return compare
 
 
@@ -145,20 +166,130 @@ def run_cases(
 
     Each call gets its own deep copy of the arguments, so a function that modifies its input in place
     cannot change what the reference sees. A NotImplementedError is let through unchanged so the grader
-    can report the exercise as not implemented.
+    can report the exercise as not implemented. When grading, the results also go to the grader (above).
     """
-    if not callable(student_fn):
-        raise CheckFailed(f"{group}: expected a function, got {short_repr(student_fn, 80)}; did you overwrite its name?")
-    for case in cases:
-        expected = reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+    record = _Record(group, cases, compare, hint) if _grading() else None
+    try:
+        if not callable(student_fn):
+            raise CheckFailed(f"{group}: expected a function, got {short_repr(student_fn, 80)}; did you overwrite its name?")
+        for case in cases:
+            with _watch(record, "reference_calls"):
+                expected = reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+            if record and os.environ.get("COURSE_GRADE_RECORD") == "1":
+                record.add("expected", expected)
+            try:
+                with _watch(record, "calls"):
+                    got = student_fn(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+            except NotImplementedError:
+                if record:
+                    record.add("results", {"$not_implemented": True}, raw=True)
+                raise
+            except Exception as error:  # the student's bug, reported as a failed case
+                if record:
+                    record.add("results", {"$raised": type(error).__name__}, raw=True)
+                fail(group, case.label, expected, None, hint, detail=case.call_repr(group),
+                     raised=f"an exception, {type(error).__name__}: {error}")
+            if record:
+                record.add("results", got)
+            problem = compare(got, expected)
+            if problem:
+                fail(group, case.label, expected, got, hint, detail=f"{case.call_repr(group)}: {problem}")
+        _print_report(group, len(cases), len(cases))
+    finally:
+        if record:
+            record.send()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Grading mode: the records the grader judges outside the kernel (see the module docstring).
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_UNWATCHED = (os.path.join(_PACKAGE_DIR, "checks", "__init__.py"), os.path.join(_PACKAGE_DIR, "toolchain", ""))
+
+
+def _grading() -> bool:
+    return os.environ.get("COURSE_GRADING") == "1"
+
+
+def _spec(compare: Compare) -> list:
+    if compare is exact:
+        return ["exact"]
+    spec = getattr(compare, "spec", None)
+    if spec:
+        return list(spec)
+    module, name = getattr(compare, "__module__", "") or "", getattr(compare, "__qualname__", "") or ""
+    if module.startswith("course_lib.checks") and name.isidentifier():
+        return ["function", module, name]
+    return ["kernel"]  # a lambda or closure the grader cannot rebuild: its verdict stays the kernel's (nbval's)
+
+
+class _Record:
+    """What one `run_cases` sends to the grader: the group, the cases, each result, the course_lib calls."""
+
+    def __init__(self, group: str, cases: list[Case], compare: Compare, hint: str):
+        self.data = {"kind": "cases", "group": str(group), "n": len(cases), "compare": _spec(compare),
+                     "labels": [str(c.label) for c in cases], "calls_repr": [c.call_repr(str(group)) for c in cases],
+                     "hint": str(hint), "results": [], "expected": [], "calls": set(), "reference_calls": set()}
+
+    def add(self, key: str, value: Any, raw: bool = False) -> None:
+        from ..toolchain.wire import WireError, encode
+
         try:
-            got = student_fn(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
-        except NotImplementedError:
-            raise
-        except Exception as error:  # the student's bug, reported as a failed case
-            fail(group, case.label, expected, None, hint, detail=case.call_repr(group),
-                 raised=f"an exception, {type(error).__name__}: {error}")
-        problem = compare(got, expected)
-        if problem:
-            fail(group, case.label, expected, got, hint, detail=f"{case.call_repr(group)}: {problem}")
-    report(group, len(cases))
+            self.data[key].append(value if raw else encode(value))
+        except (WireError, RecursionError):
+            self.data[key].append({"$unsupported": "value too large to send"})
+
+    def send(self) -> None:
+        from ..toolchain.kernel_setup import drain_opened
+
+        self.data["calls"], self.data["reference_calls"] = sorted(self.data["calls"]), sorted(self.data["reference_calls"])
+        self.data["opened"] = drain_opened()
+        if os.environ.get("COURSE_GRADE_RECORD") == "1":  # which course_lib files the reference values depend on
+            self.data["modules"] = sorted({os.path.relpath(m.__file__, _PACKAGE_DIR) for m in list(sys.modules.values())
+                                           if (getattr(m, "__file__", None) or "").startswith(_PACKAGE_DIR)})
+        _send(self.data)
+
+
+def _send(data: dict) -> None:
+    try:
+        from IPython.display import publish_display_data
+
+        from ..toolchain.wire import MIME
+    except ImportError:  # not in a kernel: nothing to send to
+        return
+    publish_display_data({MIME: data})
+
+
+class _watch:
+    """Within the block, note each course_lib function (file:qualname) that Python code calls."""
+
+    def __init__(self, record: _Record | None, key: str):
+        self.record, self.key = record, key
+
+    def __enter__(self):
+        if self.key == "reference_calls" and os.environ.get("COURSE_GRADE_RECORD") != "1":
+            self.record = None  # only the grader's own run of the solution notebook watches the reference
+        if self.record is None:
+            return self
+        seen = self.record.data[self.key]
+
+        def tracer(frame, event, arg):
+            filename = frame.f_code.co_filename
+            if filename.startswith(_PACKAGE_DIR) and not filename.startswith(_UNWATCHED):
+                seen.add(f"{os.path.relpath(filename, _PACKAGE_DIR)}:{frame.f_code.co_qualname}")
+            return None
+
+        from ..toolchain import kernel_setup
+
+        self.previous = sys.gettrace()
+        kernel_setup.STUDENT_CODE[0] = self.key == "calls"
+        sys.settrace(tracer)
+        return self
+
+    def __exit__(self, *exc):
+        if self.record is not None:
+            from ..toolchain import kernel_setup
+
+            sys.settrace(self.previous)
+            kernel_setup.STUDENT_CODE[0] = False
+        return False

@@ -78,7 +78,7 @@ def same_merges(got: Any, expected: dict) -> str | None:
                 got_text = _describe(got, k)
             except Exception:  # a malformed answer: show it raw
                 got_text = repr(g)
-            return f"merge number {k} differs: expected {_describe(expected, k)}, got {got_text}"
+            return f"merge number {k + 1} differs: expected {_describe(expected, k)}, got {got_text}"
     if len(got_items) != len(expected_items):
         return f"expected {len(expected_items)} merges, got {len(got_items)}"
     return None
@@ -131,6 +131,8 @@ def train(student_fn: Callable) -> None:
 
 ENCODE_TRAINING_TEXT = ("Once upon a time, there was a little fox named Finn. Finn had a red ball. "
                         "One day, Finn lost his ball. He was very sad. Then he found the ball under a tree!")
+# Learns "\n" + "\n" first: an encoder that skips pre-tokenization merges newlines across pre-tokens.
+NEWLINE_TRAINING_TEXT = "The end.\n\n\nOnce upon a time.\n\n\nThe fox ran.\n\n\n"
 
 
 def encode(student_fn: Callable) -> None:
@@ -143,6 +145,7 @@ def encode(student_fn: Callable) -> None:
         Case("emoji and accents", ("Finn 🦊 a été là.", merges)),
         Case("long repeat", ("aaaaaaa", merges_for("aaaaaaaaaaaaaaaa", 259))),
         Case("no merges at all", ("héllo", {})),
+        Case("newline runs are pre-tokens of their own", ("The fox ran.\n\nThe end.\n\n\n\nOnce", merges_for(NEWLINE_TRAINING_TEXT, 275))),
     ]
     run_cases("encode", student_fn, cases, reference_encode,
               hint="pre-tokenize, take each pre-token's UTF-8 bytes, then repeatedly merge the pair that was learned first (lowest new id)")

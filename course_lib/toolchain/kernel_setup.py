@@ -6,13 +6,20 @@ module and calls `install` with the run's limits:
 - a memory limit on the kernel's address space (RLIMIT_AS; Linux and other POSIX systems only), so a
   memory hog ends in a MemoryError instead of taking the machine down;
 - a cap on what each cell may print: past `max_output` characters the rest is dropped (saying so once),
-  so huge output cannot flood the grader. Every cell gets its own allowance.
+  so huge output cannot flood the grader. Every cell gets its own allowance;
+- an audit hook (it cannot be removed) that notes each attempt to open a solution notebook, and each
+  course_lib source file opened while a checker runs the student's function; the checkers send these
+  notes to the grader with their results, and the grader flags them.
+
+None of this is a security boundary (the sandbox is, see sandbox.py): the student's code runs in this
+process. It keeps honest mistakes cheap and records what the grader reports.
 
 Only the standard library is used here: this runs in the student's kernel.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 try:
@@ -21,6 +28,10 @@ except ImportError:  # Windows: no memory limit
     resource = None
 
 TRUNCATED = "\n[output truncated by the grader]\n"
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STUDENT_CODE = [False]     # True while a checker runs the student's function (set by course_lib.checks)
+OPENED: list[str] = []     # what the audit hook noted, sent with the next check's results
+_MAX_OPENED = 50
 
 
 def cell_source(memory_mb: int, max_output: int) -> str:
@@ -70,7 +81,36 @@ def cap_output(shell, max_output: int) -> None:
     shell.events.register("pre_run_cell", sys.stderr.reset)
 
 
+def _audit(event: str, args: tuple) -> None:
+    if event != "open" or not args or len(OPENED) >= _MAX_OPENED:
+        return
+    try:
+        path = args[0]
+        if isinstance(path, int):
+            return
+        path = os.fsdecode(path)
+        parts = path.replace("\\", "/").split("/")
+        if "solutions" in parts or path.endswith(".ipynb"):
+            OPENED.append("a solution notebook or the solutions folder")
+        elif STUDENT_CODE[0] and path.endswith(".py") and os.path.abspath(path).startswith(PACKAGE_DIR):
+            OPENED.append("course_lib/" + os.path.relpath(os.path.abspath(path), PACKAGE_DIR).replace(os.sep, "/"))
+    except Exception:  # an audit hook must never break the student's code
+        return
+
+
+def watch_opens() -> None:
+    sys.addaudithook(_audit)
+
+
+def drain_opened() -> list[str]:
+    """What the audit hook noted since the last call (a copy), and forget it."""
+    noted = sorted(set(OPENED))
+    OPENED.clear()
+    return noted
+
+
 def install(shell, memory_mb: int, max_output: int) -> None:
-    """Everything the grader's first cell sets up: the memory limit, then the output cap."""
+    """Everything the grader's first cell sets up: the memory limit, the output cap, the audit hook."""
     limit_memory(memory_mb)
     cap_output(shell, max_output)
+    watch_opens()

@@ -3,12 +3,17 @@
 pytest runs with our plugin (`plugin.py`), which appends one JSON line per cell to a results file as the
 cell finishes, so whatever ran before a time limit or a crash is kept. The process gets its own process
 group on POSIX, so a kill also stops the kernel it started.
+
+With `sandboxed=True` only the kernel runs in the sandbox (sandbox.py); pytest, nbval, the merged notebook
+with its reference outputs and the results file stay in `workdir`, which the kernel never sees. Either way
+pytest gets an environment built from a few safe variables, not the grader's.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..utils import ASSETS_DIR
+from . import sandbox
 from .notebook_files import write
 
 SANITIZER = ASSETS_DIR / "nbval_sanitize.cfg"
@@ -38,15 +44,34 @@ def nbval_command(nb_path: Path, ini: Path, limits: Limits) -> list[str]:
             str(nb_path)]
 
 
-def run_nbval(notebook, workdir: Path, limits: Limits) -> tuple[list[dict], bool]:
-    """Replay `notebook` with nbval in `workdir`. Returns (one result per cell that ran, timed out?)."""
+def grading_env(workdir: Path, results_path: Path, record: bool) -> dict[str, str]:
+    """pytest's environment: a few safe variables (the kernel inherits it where there is no sandbox)."""
+    home = workdir / "home"
+    home.mkdir(exist_ok=True)
+    env = dict(sandbox.SAFE_ENV, HOME=str(home), COURSE_GRADE_RESULTS=str(results_path), PATH=os.environ.get("PATH", ""))
+    for key in ("SYSTEMROOT", "SYSTEMDRIVE", "TEMP", "TMP", "TMPDIR", "VIRTUAL_ENV"):  # Windows needs these to start Python
+        if key in os.environ:
+            env[key] = os.environ[key]
+    if record:
+        env["COURSE_GRADE_RECORD"] = "1"
+    return env
+
+
+def run_nbval(notebook, workdir: Path, limits: Limits, sandboxed: bool = False, record: bool = False) -> tuple[list[dict], bool]:
+    """Replay `notebook` with nbval in `workdir`. Returns (one result per cell that ran, timed out?).
+
+    `sandboxed`: start the kernel in the sandbox. `record`: the grader's own run of a solution notebook,
+    in which the checkers also send the reference's values and calls.
+    """
     nb_path, results_path, log_path = workdir / "submission.ipynb", workdir / "results.jsonl", workdir / "pytest.log"
     write(notebook, nb_path)
     ini = workdir / "pytest.ini"
     ini.write_text("[pytest]\n", encoding="utf-8")  # keep the course's own config out
     results_path.unlink(missing_ok=True)
-    env = dict(os.environ, COURSE_GRADE_RESULTS=str(results_path), COURSE_GRADING="1", MPLBACKEND="Agg",
-               PYTHONHASHSEED="0")
+    env = grading_env(workdir, results_path, record)
+    if sandboxed:
+        ipc, scratch = sandbox.prepare(workdir)
+        env["COURSE_SANDBOX"] = json.dumps([sandbox.kernel_command(ipc, scratch), str(ipc)])
     timed_out = False
     with open(log_path, "wb") as log:
         process = subprocess.Popen(nbval_command(nb_path, ini, limits), cwd=workdir, env=env, stdout=log,
@@ -55,7 +80,9 @@ def run_nbval(notebook, workdir: Path, limits: Limits) -> tuple[list[dict], bool
             process.wait(timeout=limits.notebook_timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            kill(process)
+        kill(process)  # also whatever the kernel left running, where there is no sandbox to end it
+    if sandboxed:
+        shutil.rmtree(workdir / "sandbox", ignore_errors=True)
     return read_results(results_path), timed_out
 
 
