@@ -502,6 +502,7 @@ class Score:
     error: str = ""
     position: int = -1
     sentences: int = 0
+    facts: dict | None = None  # a valid story's facts (hero, friend, colour, thing, ...), as `Story.facts`
 
     def __bool__(self) -> bool:
         return self.ok
@@ -564,7 +565,7 @@ def score(text: str) -> Score:
         state.events.append(template.name)
         state.n += 1
         if last:
-            return Score(True, logp, sentences=state.n)
+            return Score(True, logp, sentences=state.n, facts=_facts(state))
         separator = text[sentence_end]
         weight = dict(SEPARATORS).get(separator)
         if weight is None:

@@ -144,7 +144,8 @@ def make_optimizer(model: GPT, config: TrainConfig) -> torch.optim.AdamW:
 
 
 @torch.no_grad()
-def estimate_loss(model: GPT, data: torch.Tensor, batch_size: int, n_batches: int, seed: int = 1234) -> float:
+def estimate_loss(model: GPT, data: torch.Tensor, batch_size: int, n_batches: int, seed: int = 1234,
+                  batches: Callable = get_batch) -> float:
     """Mean loss on `n_batches` fixed random windows of `data` (the same windows at every call)."""
     generator = torch.Generator().manual_seed(seed)
     was_training = model.training
@@ -152,7 +153,7 @@ def estimate_loss(model: GPT, data: torch.Tensor, batch_size: int, n_batches: in
     device = model_device(model)
     losses = []
     for _ in range(n_batches):
-        x, y = get_batch(data, batch_size, model.config.block_size, generator)
+        x, y = batches(data, batch_size, model.config.block_size, generator)
         losses.append(language_model_loss(model(x.to(device)), y.to(device)).item())
     model.train(was_training)
     return sum(losses) / len(losses)
@@ -167,6 +168,8 @@ def train(
     resume: bool = False,
     stop_at: int | None = None,
     schedule: Callable[[int, float, int, int, float], float] = learning_rate,
+    on_step: Callable[[int, GPT], None] | None = None,
+    batches: Callable = get_batch,
 ) -> History:
     """Train `model` in place for config.max_steps steps; return the History.
 
@@ -174,6 +177,11 @@ def train(
     resume: first load that checkpoint (model, optimizer, step, history, batch sampler) and go on.
     stop_at: stop after this many steps (as if interrupted), the schedule still planned for max_steps.
     schedule: the learning rate of each step, `schedule(step, max_lr, warmup_steps, max_steps, min_lr)`.
+    on_step: called as `on_step(steps_done, model)` after every step, e.g. to record an evaluation curve
+    (chapter 5); its time is not counted in `history.seconds`.
+    batches: draws a batch, `batches(data, batch_size, block_size, generator) -> (x, y)`; default
+    `get_batch` (random windows of a token stream). Targets equal to -100 carry no loss, so chapter 6
+    trains on padded, masked chat examples with this same loop (`course_lib.sft.sft_batch`).
     Under torchrun, each process runs this with the same arguments (see `main`).
     """
     rank, world_size = distributed_rank(), distributed_world_size()
@@ -195,7 +203,7 @@ def train(
         lr = schedule(step, config.learning_rate, config.warmup_steps, config.max_steps, config.min_lr)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x, y = get_batch(train_data, config.batch_size, block_size, sampler)  # the same global batch everywhere
+        x, y = batches(train_data, config.batch_size, block_size, sampler)  # the same global batch everywhere
         x, y = x[rank::world_size].to(device), y[rank::world_size].to(device)  # this process's share
         started = time.perf_counter()
         loss = language_model_loss(ddp_model(x), y)
@@ -208,22 +216,26 @@ def train(
         history.steps.append(step)
         history.train_loss.append(loss)
         history.lr.append(lr)
-        history.tokens_seen += config.batch_size * block_size
+        history.tokens_seen += config.batch_size * x.size(1)  # block_size for stream windows; padded width for SFT
         if (step + 1) % config.eval_interval == 0 or step + 1 == last_step:
-            evaluate(model, train_data, val_data, config, history, step + 1)
+            evaluate(model, train_data, val_data, config, history, step + 1, batches)
             if hasattr(progress, "set_postfix"):
                 progress.set_postfix(train=f"{history.eval_train_loss[-1]:.3f}", val=f"{history.eval_val_loss[-1]:.3f}")
             if checkpoint_path is not None and rank == 0:
                 save_checkpoint(checkpoint_path, model, optimizer, sampler, step + 1, history, config)
+        if on_step is not None:
+            on_step(step + 1, model)
     model.eval()
     return history
 
 
-def evaluate(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor | None, config: TrainConfig, history: History, step: int) -> None:
+def evaluate(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor | None, config: TrainConfig, history: History, step: int,
+             batches: Callable = get_batch) -> None:
     """Append the loss on fixed train and validation windows to the history."""
     history.eval_steps.append(step)
-    history.eval_train_loss.append(estimate_loss(model, train_data, config.batch_size, config.eval_batches))
-    val = estimate_loss(model, val_data, config.batch_size, config.eval_batches) if val_data is not None else float("nan")
+    history.eval_train_loss.append(estimate_loss(model, train_data, config.batch_size, config.eval_batches, batches=batches))
+    val = (estimate_loss(model, val_data, config.batch_size, config.eval_batches, batches=batches)
+           if val_data is not None else float("nan"))
     history.eval_val_loss.append(val)
 
 

@@ -82,3 +82,18 @@ def token_playground(tokenizer: BPETokenizer, text: str = "Once upon a time, the
 
     box = ipywidgets.Textarea(value=text, description="Text:", layout=ipywidgets.Layout(width="95%", height="70px"))
     return explore(lambda text: HTML(tokens_html(tokenizer, text)), text=box)
+
+
+def loss_mask_html(tokenizer: BPETokenizer, ids: list[int], mask: list[int]) -> str:
+    """HTML of a tokenized conversation (chapter 6): tokens that carry loss in green, the rest (prompt,
+    role and special tokens) in grey, each with its id underneath."""
+    colours = {1: "#c8ecc9", 0: "#e6e6e6"}
+    cells = []
+    for i, m, piece in zip(ids, mask, tokenizer.token_strings(ids)):
+        shown = html.escape(piece).replace(" ", "&nbsp;").replace("\n", "\\n") or "&empty;"
+        cells.append(f'<span style="display:inline-block;margin:1px;padding:1px 3px;background:{colours[int(bool(m))]};'
+                     f'border-radius:3px;text-align:center;font-family:monospace">{shown}'
+                     f'<br><span style="font-size:70%;color:#555">{i}</span></span>')
+    summary = (f"<div style='font-size:85%;color:#555'>{len(ids)} tokens, {sum(map(bool, mask))} carry loss "
+               "(green); grey tokens are read but not learned</div>")
+    return f"<div style='line-height:1.9'>{''.join(cells)}</div>{summary}"

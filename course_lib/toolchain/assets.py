@@ -37,9 +37,17 @@ def build_story_gpt() -> None:
     training.main(["--preset", "story", "--half", "--out", str(ASSETS_DIR / STORY_MODEL)])
 
 
+def build_story_sft() -> None:
+    from course_lib import sft  # chapter 6; imported here so the other builders do not pay for it
+
+    # the same arguments as `python -m course_lib.sft`, so the command stored in the file reruns it
+    sft.main(["--out", str(ASSETS_DIR / sft.SFT_MODEL), "--summary", str(ASSETS_DIR / sft.SFT_MEASUREMENTS)])
+
+
 ASSETS = {
     "story_tokenizer": Asset(tokenizer.STORY_TOKENIZER, "the story tokenizer (chapter 1), seconds", build_story_tokenizer),
     "story_gpt": Asset(STORY_MODEL, "the story model (chapter 2), about 20 minutes on 2 idle cores", build_story_gpt),
+    "story_sft": Asset("story_sft.pt", "the SFT story model (chapter 6), about 20 minutes on 2 busy cores", build_story_sft),
 }
 
 
