@@ -44,10 +44,20 @@ def build_story_sft() -> None:
     sft.main(["--out", str(ASSETS_DIR / sft.SFT_MODEL), "--summary", str(ASSETS_DIR / sft.SFT_MEASUREMENTS)])
 
 
+def build_scaling_sweep() -> None:
+    from course_lib import scaling  # chapter 5
+
+    # the same arguments as `python -m course_lib.scaling`: two shards side by side, rebuilt beside the shipped
+    # file (resumable if interrupted), which is replaced once every run is in
+    scaling.main(["--preset", "story", "--jobs", "2", "--fresh", "--out", str(ASSETS_DIR / scaling.SWEEP_ASSET)])
+
+
 ASSETS = {
     "story_tokenizer": Asset(tokenizer.STORY_TOKENIZER, "the story tokenizer (chapter 1), seconds", build_story_tokenizer),
     "story_gpt": Asset(STORY_MODEL, "the story model (chapter 2), about 20 minutes on 2 idle cores", build_story_gpt),
     "story_sft": Asset("story_sft.pt", "the SFT story model (chapter 6), about 20 minutes on 2 busy cores", build_story_sft),
+    "scaling_sweep": Asset("scaling_sweep.jsonl", "the compute sweep of chapter 5 (29 small GPTs), 15 to 40 minutes on 2 cores",
+                           build_scaling_sweep),
 }
 
 
