@@ -14,7 +14,7 @@ import torch
 
 from course_lib import evaluation as ev
 from course_lib import lm
-from course_lib.checks import Case, close, fail, run_cases
+from course_lib.checks import Case, call_student, close, fail, run_cases
 
 __all__ = ["token_nll", "perplexity", "bits_per_byte", "multiple_choice", "ngram_overlap", "reference_token_nll",
            "reference_perplexity", "reference_bits_per_byte", "reference_multiple_choice", "reference_ngram_overlap",
@@ -52,15 +52,6 @@ def random_logits(batch: int, length: int, vocab: int, seed: int = 0,
     return logits, torch.randint(vocab, (batch, length), generator=generator)
 
 
-def _call(group: str, case: str, student_fn: Callable, *args):
-    try:
-        return student_fn(*args)
-    except NotImplementedError:
-        raise
-    except Exception as error:
-        fail(group, case, "a result", None, raised=f"an exception, {type(error).__name__}: {error}")
-
-
 def _is_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) or (isinstance(x, torch.Tensor) and x.numel() == 1)
 
@@ -70,14 +61,14 @@ def _is_number(x) -> bool:
 
 def token_nll(student_fn: Callable) -> None:
     logits, targets = random_logits(1, 3, 5, seed=1)
-    got = _call("token_nll", "sign", student_fn, logits, targets)
+    got = call_student("token_nll", "sign", student_fn, logits, targets)
     expected = reference_token_nll(logits, targets)
     same_shape = isinstance(got, torch.Tensor) and got.shape == expected.shape
     if same_shape and torch.allclose(got.double(), -expected.double(), atol=1e-5):
         fail("token_nll", "sign", expected, got,
              hint="you returned log p (<= 0); the negative log-likelihood is -log p (>= 0)")
     big, big_targets = random_logits(2, 4, 7, seed=2, scale=1000.0)
-    got = _call("token_nll", "logits around 1000", student_fn, big, big_targets)
+    got = call_student("token_nll", "logits around 1000", student_fn, big, big_targets)
     if isinstance(got, torch.Tensor) and not torch.isfinite(got).all():
         fail("token_nll", "logits around 1000", reference_token_nll(big, big_targets), got,
              hint="a softmax followed by a log breaks on large logits (tiny probabilities round to 0 and log 0 = -inf; "
@@ -97,7 +88,7 @@ def token_nll(student_fn: Callable) -> None:
 def perplexity(student_fn: Callable) -> None:
     # A mean of per-document perplexities (or of per-document mean losses) is the classic mistake.
     docs = [[-0.1, -0.2], [-3.0] * 10]
-    got = _call("perplexity", "a short and a long document", student_fn, docs)
+    got = call_student("perplexity", "a short and a long document", student_fn, docs)
     mean_per_doc = sum(math.exp(-sum(d) / len(d)) for d in docs) / len(docs)
     per_doc_loss = math.exp(sum(-sum(d) / len(d) for d in docs) / len(docs))
     mistakes = [(mean_per_doc, "averaged the documents' perplexities"), (per_doc_loss, "averaged the documents' mean losses")]
@@ -117,7 +108,7 @@ def perplexity(student_fn: Callable) -> None:
 
 def bits_per_byte(student_fn: Callable) -> None:
     docs, texts = [[-2.0, -1.0], [-0.5] * 6], ["café", "a long document"]
-    got = _call("bits_per_byte", "a short and a long document, with an accent", student_fn, docs, texts)
+    got = call_student("bits_per_byte", "a short and a long document, with an accent", student_fn, docs, texts)
     expected = reference_bits_per_byte(docs, texts)
     total_nats, n_bytes = 6.0, len("café".encode()) + len("a long document")
     mistakes = [
@@ -150,7 +141,7 @@ def multiple_choice(student_fn: Callable) -> None:
         Case("ties go to the first choice", ([-2.0, -2.0, -2.0], [" ab", " cd", " ef"])),
         Case("one choice", ([-7.0], [" anything"])),
     ]
-    got = _call("multiple_choice", "the result", student_fn, [-4.0, -6.0], [" zoo", " playground"])
+    got = call_student("multiple_choice", "the result", student_fn, [-4.0, -6.0], [" zoo", " playground"])
     two_ints = isinstance(got, (tuple, list)) and len(got) == 2 and all(
         isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in got)
     if not two_ints:
@@ -176,7 +167,7 @@ def ngram_overlap(student_fn: Callable) -> None:
         Case("distinct n-grams count once", (["the cat the cat the cat sat"], train, 2)),
         Case("several test texts", (["the cat sat on a hat", "it was happy today", "dog ran"], train, 2)),
     ]
-    got = _call("ngram_overlap", "n-grams do not cross training documents", student_fn, ["it was happy a dog"], train, 4)
+    got = call_student("ngram_overlap", "n-grams do not cross training documents", student_fn, ["it was happy a dog"], train, 4)
     if isinstance(got, (list, tuple)) and len(got) == 1 and _is_number(got[0]) and float(got[0]) > 0:
         fail("ngram_overlap", "n-grams do not cross training documents", [0.0], got,
              hint="take the n-grams of each training text on its own; joining the texts creates n-grams across "

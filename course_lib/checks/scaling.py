@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from course_lib import scaling
-from course_lib.checks import Case, close, fail, report, run_cases, short_repr
+from course_lib.checks import Case, call_student, close, fail, report, run_cases, short_repr
 from course_lib.model import GPT, GPTConfig
 
 __all__ = ["training_flops", "fit_parabola", "fit_power_law", "huber_objective", "fit_law", "compute_optimal",
@@ -85,15 +85,6 @@ def to_params(E: float, A: float, B: float, alpha: float, beta: float) -> torch.
     return torch.tensor([math.log(A), math.log(B), math.log(E), alpha, beta], dtype=torch.float64)
 
 
-def _call(group: str, case: str, student_fn: Callable, *args):
-    try:
-        return student_fn(*args)
-    except NotImplementedError:
-        raise
-    except Exception as error:
-        fail(group, case, "a result", None, raised=f"an exception, {type(error).__name__}: {error}")
-
-
 def _pair(got) -> tuple[float, float] | None:
     """The two numbers of a result (a tuple, list, array or tensor of 2), else None."""
     try:
@@ -128,7 +119,7 @@ SMALL = GPTConfig(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=16, 
 
 def training_flops(student_fn: Callable) -> None:
     config = GPTConfig(vocab_size=959, block_size=128, n_layer=2, n_head=8, n_embd=64)
-    got = _call("training_flops", "a family model", student_fn, config, 1000)
+    got = call_student("training_flops", "a family model", student_fn, config, 1000)
     expected = reference_training_flops(config, 1000)
     forward_only = expected // 3
     n_all = sum(p.numel() for p in GPT(config).parameters())
@@ -158,7 +149,7 @@ def training_flops(student_fn: Callable) -> None:
     for batch, config in ((2, SMALL), (3, GPTConfig(vocab_size=70, block_size=12, n_layer=3, n_head=4, n_embd=24, fast_attention=False))):
         torch.manual_seed(0)
         measured = scaling.measured_flops(GPT(config), batch)
-        got = _call("training_flops vs FlopCounterMode", f"{config.n_layer} layers", student_fn, config, batch * config.block_size)
+        got = call_student("training_flops vs FlopCounterMode", f"{config.n_layer} layers", student_fn, config, batch * config.block_size)
         if got != measured:
             fail("training_flops vs FlopCounterMode", f"{config.n_layer} layers, {batch} x {config.block_size} tokens", measured, got,
                  hint="FlopCounterMode counts every matmul of the forward and backward pass, attention included")
@@ -169,7 +160,7 @@ def training_flops(student_fn: Callable) -> None:
 def fit_parabola(student_fn: Callable) -> None:
     log_n = np.log([1e4, 2e4, 4e4, 8e4, 1.6e5])
     loss = np.array([2.31, 2.12, 2.05, 2.09, 2.20])
-    got = _pair(_call("fit_parabola", "five sizes", student_fn, log_n, loss))
+    got = _pair(call_student("fit_parabola", "five sizes", student_fn, log_n, loss))
     expected = reference_fit_parabola(log_n, loss)
     c2, c1, c0 = np.polyfit(log_n, loss, 2)
     mistakes = [
@@ -196,7 +187,7 @@ def fit_parabola(student_fn: Callable) -> None:
 def fit_power_law(student_fn: Callable) -> None:
     flops = np.array([1e18, 1e19, 1e20, 1e21])
     n_opt = 0.1 * flops**0.5
-    got = _pair(_call("fit_power_law", "N_opt = 0.1 C^0.5", student_fn, flops, n_opt))
+    got = _pair(call_student("fit_power_law", "N_opt = 0.1 C^0.5", student_fn, flops, n_opt))
     expected = reference_fit_power_law(flops, n_opt)
     mistakes = [
         ((0.5, 0.1), "return (k, p) in that order: the coefficient first, then the exponent"),
@@ -225,7 +216,7 @@ def huber_objective(student_fn: Callable) -> None:
     log_n, log_d, log_loss = law_tensors(BESIROGLU, noise=0.01, seed=1)
     truth = to_params(**BESIROGLU)
     off = truth + torch.tensor([0.3, -0.2, 0.05, 0.02, -0.01], dtype=torch.float64)
-    got = _call("huber_objective", "the law, a little off", student_fn, off, log_n, log_d, log_loss, 1e-3)
+    got = call_student("huber_objective", "the law, a little off", student_fn, off, log_n, log_d, log_loss, 1e-3)
     expected = reference_huber_objective(off, log_n, log_d, log_loss, 1e-3)
     def objective_with(residual) -> float:
         return float(scaling.huber(residual, 1e-3).sum())
@@ -261,7 +252,7 @@ def huber_objective(student_fn: Callable) -> None:
                    "r = pred - log_loss; sum of 0.5 r^2 where |r| <= delta, delta (|r| - delta / 2) elsewhere")
     # L-BFGS needs gradients: the objective must be built from torch operations on params
     params = off.clone().requires_grad_(True)
-    result = _call("huber_objective gradient", "the law, a little off", student_fn, params, log_n, log_d, log_loss, 1e-3)
+    result = call_student("huber_objective gradient", "the law, a little off", student_fn, params, log_n, log_d, log_loss, 1e-3)
     if not isinstance(result, torch.Tensor) or not result.requires_grad:
         fail("huber_objective gradient", "the law, a little off", "a tensor that requires grad", result,
              hint="compute with torch operations on `params` (no .item(), numpy or float()), so that autograd can "
@@ -295,7 +286,7 @@ def fit_law(student_fn: Callable, objective: Callable | None = None) -> None:
 def compute_optimal(student_fn: Callable) -> None:
     law = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.35, "beta": 0.37}
     budget = 5.76e23  # Chinchilla's
-    got = _pair(_call("compute_optimal", "Chinchilla's budget, Besiroglu's law", student_fn, budget, *law.values()))
+    got = _pair(call_student("compute_optimal", "Chinchilla's budget, Besiroglu's law", student_fn, budget, *law.values()))
     expected = reference_compute_optimal(budget, *law.values())
     no_six = reference_compute_optimal(6 * budget, *law.values())
     a, b = law["beta"] / (law["alpha"] + law["beta"]), law["alpha"] / (law["alpha"] + law["beta"])
