@@ -98,6 +98,13 @@ def _matches(got: tuple[float, float] | None, wrong: tuple[float, float], rtol: 
     return got is not None and all(math.isclose(g, w, rel_tol=rtol, abs_tol=1e-12) for g, w in zip(got, wrong))
 
 
+def _name_pair_mistake(group: str, case: str, got, expected, mistakes: list) -> None:
+    """Fail with the hint of the first known wrong (x, y) answer that `got` matches; pass otherwise."""
+    for wrong, hint in mistakes:
+        if _matches(got, wrong):
+            fail(group, case, expected, got, hint=hint)
+
+
 def law_compare(got, expected) -> str | None:
     """Two fits agree: E to 0.1%, A and B to 3%, alpha and beta to 1% (A and B move most along the valley)."""
     if not isinstance(got, torch.Tensor) or got.shape != (5,):
@@ -169,9 +176,7 @@ def fit_parabola(student_fn: Callable) -> None:
         ((float(c1 / (2 * c2)), expected[1]), "the vertex of c2 x^2 + c1 x + c0 is at x = -c1 / (2 c2): check the sign"),
         ((expected[0], float(c0)), "the loss at the vertex is the parabola's value there, c0 - c1^2 / (4 c2), not c0"),
     ]
-    for wrong, hint in mistakes:
-        if _matches(got, wrong):
-            fail("fit_parabola", "five sizes", expected, got, hint=hint)
+    _name_pair_mistake("fit_parabola", "five sizes", got, expected, mistakes)
     rng = np.random.default_rng(5)
     x7 = np.linspace(9.0, 13.0, 7)
     cases = [
@@ -194,9 +199,7 @@ def fit_power_law(student_fn: Callable) -> None:
         ((math.log(0.1), 0.5), "k is exp(intercept): the intercept of the line in log-log space is log k"),
         ((math.log10(0.1), 0.5), "k is the coefficient itself, not its logarithm"),
     ]
-    for wrong, hint in mistakes:
-        if _matches(got, wrong):
-            fail("fit_power_law", "N_opt = 0.1 C^0.5", expected, got, hint=hint)
+    _name_pair_mistake("fit_power_law", "N_opt = 0.1 C^0.5", got, expected, mistakes)
     rng = np.random.default_rng(3)
     x = np.geomspace(1e10, 1e13, 6)
     cases = [
@@ -296,9 +299,7 @@ def compute_optimal(student_fn: Callable) -> None:
         ((g * (budget / 6) ** b, (budget / 6) ** a / g), "the exponents are swapped: N_opt grows as C^(beta / (alpha + beta))"),
         ((expected[1], expected[0]), "return (N_opt, D_opt) in that order"),
     ]
-    for wrong, hint in mistakes:
-        if _matches(got, wrong):
-            fail("compute_optimal", "Chinchilla's budget, Besiroglu's law", expected, got, hint=hint)
+    _name_pair_mistake("compute_optimal", "Chinchilla's budget, Besiroglu's law", got, expected, mistakes)
     if got is not None and not math.isclose(6 * got[0] * got[1], budget, rel_tol=1e-6):
         fail("compute_optimal", "Chinchilla's budget, Besiroglu's law", expected, got,
              hint=f"the pair must spend the budget: 6 N D = C, yours spends {6 * got[0] * got[1] / budget:.3g} C")
