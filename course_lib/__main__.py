@@ -78,16 +78,31 @@ def cmd_build_assets(args: argparse.Namespace) -> int:
 def cmd_grade(args: argparse.Namespace) -> int:
     from .toolchain.grade import SandboxUnavailable, grade
     from .toolchain.run import Limits
+    from .utils import grading_dir
 
     limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.timeout, memory_mb=args.memory_mb)
+    out = Path(args.out) if args.out else grading_dir()
     try:
-        reports = grade([Path(p) for p in args.paths], Path(args.out), limits=limits, jobs=args.jobs, chapter=args.chapter,
-                        require_sandbox=args.require_sandbox)
+        paths = [find_notebook(p) for p in args.paths]
+        reports = grade(paths, out, limits=limits, jobs=args.jobs, chapter=args.chapter, require_sandbox=args.require_sandbox)
     except (FileNotFoundError, SandboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"reports written to {args.out}/")
+    print(f"reports written to {out}/")
     return 0 if all(r.status == "graded" for r in reports) else 1
+
+
+def find_notebook(given: str) -> Path:
+    """`given` as typed, else relative to the course folder or to its notebooks/ (a student in JupyterLab's
+    terminal may be in either), else FileNotFoundError naming the places tried."""
+    from .utils import NOTEBOOKS_DIR, REPO_DIR
+
+    path = Path(given)
+    tries = [path] if path.is_absolute() else [path, REPO_DIR / path, NOTEBOOKS_DIR / path]
+    for candidate in tries:
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(f"no notebook or folder {given!r}; looked in: {', '.join(str(t) for t in tries)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("names", nargs="*", help="which assets (default: all); see course_lib/toolchain/assets.py")
     p.set_defaults(run=cmd_build_assets)
     p = sub.add_parser("grade", help="grade notebooks against solutions/")
-    p.add_argument("paths", nargs="+", help="notebooks, or folders searched for notebooks")
-    p.add_argument("--out", default="grading", help="folder for reports, feedback and gradebook (default: grading/)")
+    p.add_argument("paths", nargs="+", help="notebooks, or folders searched for notebooks (relative to here, "
+                   "to the course folder or to notebooks/)")
+    p.add_argument("--out", help="folder for reports, feedback and gradebook (default: grading/ in the course folder)")
     p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel")
     p.add_argument("--chapter", help="grade as this chapter (e.g. 00_welcome) whatever the file is called")
     p.add_argument("--cell-timeout", type=int, default=60, help="seconds one cell may run (default 60)")

@@ -16,6 +16,14 @@ SOLUTIONS_DIR = REPO_DIR / "solutions"
 NOTEBOOKS_DIR = REPO_DIR / "notebooks"
 
 
+def grading_dir() -> Path:
+    """Where `grade` writes reports by default: $COURSE_GRADING_DIR, else grading/ in the course folder
+    (wherever the command runs from), else grading/ here when course_lib is installed without the course."""
+    if os.environ.get("COURSE_GRADING_DIR"):
+        return Path(os.environ["COURSE_GRADING_DIR"])
+    return REPO_DIR / "grading" if SOLUTIONS_DIR.is_dir() else Path("grading")
+
+
 def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) with one call.
 

@@ -8,6 +8,7 @@ instead of an empty box. Jupyter front ends pick the richest form they can draw.
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 from collections.abc import Callable
@@ -31,13 +32,28 @@ def _static_html(show: Callable[..., Any], values: dict[str, Any]) -> str:
     return f"<pre>{html.escape(text)}</pre>"
 
 
+def _displaying(show: Callable[..., Any]) -> Callable[..., None]:
+    """`show`, displaying what it returns: `interactive` (unlike `interact`) drops return values, so an
+    HTML object returned by `show` would leave the widget's output area empty."""
+
+    @functools.wraps(show)
+    def call(**values: Any) -> None:
+        result = show(**values)
+        if result is not None:
+            from IPython.display import display
+
+            display(result)
+
+    return call
+
+
 class _Explorer:
     """A widget panel with a static HTML fallback in the same display."""
 
     def __init__(self, show: Callable[..., Any], controls: dict[str, Any]) -> None:
         import ipywidgets  # only where a notebook shows widgets
 
-        self.panel = ipywidgets.interactive(show, **controls)
+        self.panel = ipywidgets.interactive(_displaying(show), **controls)
         self.fallback = _static_html(show, {w._kwarg: w.value for w in self.panel.kwargs_widgets})
 
     def _repr_mimebundle_(self, include=None, exclude=None):

@@ -216,7 +216,8 @@ def test_release_notebook_applies_every_step_to_a_copy():
     student = release_notebook(solution, "07_tiny")
     assert solution == before
     assert [c.source.splitlines()[0] for c in student.cells] == ["# A chapter", "import math", "# EXERCISE: f (2 points)",
-                                                                  "# NBVAL_CHECK_OUTPUT"]
+                                                                  "# NBVAL_CHECK_OUTPUT", "## Grade yourself",
+                                                                  "from course_lib.toolchain.self_grade import self_grade"]
     assert "widgets" not in student.metadata and student.metadata["course"] == {"chapter": "07_tiny"}
     assert all(c.outputs == [] and "execution" not in c.metadata for c in student.cells if c.cell_type == "code")
     assert "return x + 1" not in writes(student)

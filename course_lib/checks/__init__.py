@@ -3,7 +3,13 @@
 A check cell calls a checker with the student's function. The checker runs it on fixed cases, compares
 each result with the reference implementation's (exactly, or with stated tolerances) and then either
 prints one deterministic line per case group (`count_words: 5/5 cases passed`) or raises `CheckFailed`
-saying which case failed, what was expected, what came back, and a hint.
+saying which case failed, what was expected, what came back, and a hint. IPython shows a `CheckFailed` as
+that short message, not as a traceback through this package; when the student's own code raised, the
+message quotes the student's line.
+
+An exercise that is still a stub does not stop "Run All": its check prints `word_counts: not implemented
+yet` and returns (every checker is wrapped in `@checker`), and later cells that need the student's function
+take it through `yours_or_ours`, which hands them course_lib's version until the student's check passes.
 
 Only integers, strings and verdicts are ever printed: floats are judged here, with tolerances, so the
 printed line is the same on every OS, CPU or GPU and thread count (nbval compares it with the solution).
@@ -21,9 +27,11 @@ notebook ran: nothing printed or raised here decides a grade (see `toolchain/ver
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,11 +39,24 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["CheckFailed", "Case", "run_cases", "call_student", "exact", "close", "report", "fail", "short_repr"]
+__all__ = ["CheckFailed", "Case", "run_cases", "call_student", "checker", "yours_or_ours", "exact", "close", "report",
+           "fail", "short_repr"]
 
 
 class CheckFailed(AssertionError):
     """A check did not pass. The message says which case, what was expected, what came back, a hint."""
+
+    @property
+    def _render_traceback_(self) -> Callable[[], list[str]]:
+        # IPython shows what this returns instead of a traceback through course_lib/checks/, which would
+        # push the useful lines below the fold. The grader parses the standard traceback, so while grading
+        # the attribute does not exist (hasattr() is False) and IPython falls back to it.
+        if _grading():
+            raise AttributeError("_render_traceback_")
+        return lambda: [f"{_RED}✗ {line}{_RESET}" if i == 0 else line for i, line in enumerate(str(self).splitlines())]
+
+
+_RED, _RESET = "\x1b[1;31m", "\x1b[0m"
 
 
 @dataclass
@@ -63,8 +84,10 @@ def short_repr(value: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def fail(group: str, case: str, expected: Any, got: Any, hint: str = "", detail: str = "", raised: str = "") -> None:
-    """Raise CheckFailed with the course's standard message (`raised` replaces `got` when the call raised)."""
+def fail(group: str, case: str, expected: Any, got: Any, hint: str = "", detail: str = "", raised: str = "",
+         error: BaseException | None = None) -> None:
+    """Raise CheckFailed with the course's standard message (`raised` replaces `got` when the call raised;
+    `error`, the exception the student's code raised, adds the student's own lines where it happened)."""
     lines = [f"{group}: case '{case}' failed"]
     if detail:
         lines.append(f"  {detail}")
@@ -72,7 +95,19 @@ def fail(group: str, case: str, expected: Any, got: Any, hint: str = "", detail:
     lines.append(f"  got:      {raised or short_repr(got)}")
     if hint:
         lines.append(f"  hint: {hint}")
+    if error is not None:
+        lines += student_frames(error)
     raise CheckFailed("\n".join(lines))
+
+
+def student_frames(error: BaseException, limit: int = 3) -> list[str]:
+    """The last `limit` lines of the traceback that are the student's code (not course_lib, not Python's)."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if not f.filename.startswith((_PACKAGE_DIR, os.path.dirname(os.__file__)))]
+    if not frames:
+        return []
+    shown = [f"    line {f.lineno}, in {f.name}: {(f.line or '').strip()}" for f in frames[-limit:]]
+    return ["  where, in your code:", *shown]
 
 
 def report(group: str, passed: int, total: int | None = None) -> None:
@@ -84,6 +119,8 @@ def report(group: str, passed: int, total: int | None = None) -> None:
     total = passed if total is None else total
     if _grading():
         _send({"kind": "kernel", "group": str(group), "passed": int(passed), "total": int(total)})
+    if passed == total:
+        SOLVED.add(str(group))
     _print_report(group, passed, total)
 
 
@@ -166,7 +203,8 @@ def run_cases(
 
     Each call gets its own deep copy of the arguments, so a function that modifies its input in place
     cannot change what the reference sees. A NotImplementedError is let through unchanged so the grader
-    can report the exercise as not implemented. When grading, the results also go to the grader (above).
+    can report the exercise as not implemented (outside grading and outside a checker, it prints
+    `<group>: not implemented yet` instead). When grading, the results also go to the grader (above).
     """
     record = _Record(group, cases, compare, hint) if _grading() else None
     try:
@@ -183,17 +221,21 @@ def run_cases(
             except NotImplementedError:
                 if record:
                     record.add("results", {"$not_implemented": True}, raw=True)
-                raise
+                if _grading() or _INSIDE_CHECKER[0]:
+                    raise  # the grader reports it; a checker prints one line for all its groups
+                print(f"{group}: not implemented yet")
+                return
             except Exception as error:  # the student's bug, reported as a failed case
                 if record:
                     record.add("results", {"$raised": type(error).__name__}, raw=True)
                 fail(group, case.label, expected, None, hint, detail=case.call_repr(group),
-                     raised=f"an exception, {type(error).__name__}: {error}")
+                     raised=f"an exception, {type(error).__name__}: {error}", error=error)
             if record:
                 record.add("results", got)
             problem = compare(got, expected)
             if problem:
                 fail(group, case.label, expected, got, hint, detail=f"{case.call_repr(group)}: {problem}")
+        SOLVED.add(str(group))
         _print_report(group, len(cases), len(cases))
     finally:
         if record:
@@ -303,4 +345,45 @@ def call_student(group: str, case: str, student_fn: Callable, *args: Any) -> Any
     except NotImplementedError:
         raise
     except Exception as error:
-        fail(group, case, "a result", None, raised=f"an exception, {type(error).__name__}: {error}")
+        fail(group, case, "a result", None, raised=f"an exception, {type(error).__name__}: {error}", error=error)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Run All reaches the end: stubs print one line, later cells borrow course_lib's version
+
+SOLVED: set[str] = set()  # the checkers and case groups that passed in this kernel
+_INSIDE_CHECKER = [0]  # how many @checker calls are running (checkers can call checkers)
+
+
+def checker(check: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a chapter's checker so that a stub prints `<exercise>: not implemented yet` instead of raising.
+
+    The exercise's name is the checker's (without a `check_` prefix). While grading, the stub's
+    NotImplementedError still propagates: the grader reports it as "not implemented" and scores it 0.
+    """
+    name = check.__name__.removeprefix("check_")
+
+    @functools.wraps(check)
+    def run(*args: Any, **kwargs: Any) -> None:
+        _INSIDE_CHECKER[0] += 1
+        try:
+            check(*args, **kwargs)
+        except NotImplementedError:
+            if _grading() or _INSIDE_CHECKER[0] > 1:
+                raise
+            print(f"{name}: not implemented yet")
+            return
+        finally:
+            _INSIDE_CHECKER[0] -= 1
+        SOLVED.add(name)
+
+    return run
+
+
+def yours_or_ours(name: str, student_fn: Callable, reference: Callable) -> Callable:
+    """The student's function once its check (`name`: the checker or case group) passed in this kernel,
+    else course_lib's `reference`, saying so in one line, so that the cells after an unsolved exercise run."""
+    if name in SOLVED:
+        return student_fn
+    print(f"({name}: your version has not passed its check yet, so this cell uses course_lib's)")
+    return reference

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from course_lib import data_cleaning as ref
-from course_lib.checks import Case, run_cases
+from course_lib.checks import Case, checker, run_cases
 
 # ----------------------------------------------------------------------------------------------------
 # Comparisons (None = equal, else what differs).
@@ -120,6 +120,7 @@ HTML_MESSY = [
 ]
 
 
+@checker
 def check_html_to_text(student_fn: Callable[[str], str]) -> None:
     hint = ("one line per block element (BLOCK_TAGS), skip SKIP_TAGS and class/id tokens in BOILERPLATE_HINTS, "
             "an end tag closes the most recent open element with that name")
@@ -164,6 +165,7 @@ GOPHER_CASES = [
 ]
 
 
+@checker
 def check_gopher_quality(student_fn: Callable[[str], list[str]]) -> None:
     hint = ("return the names in GOPHER_QUALITY_RULES of every rule the text breaks; thresholds are inclusive "
             "(50 words pass, a ratio of exactly 0.1 passes); see the docstring for how words and lines are counted")
@@ -186,6 +188,7 @@ PII_CASES = [
 ]
 
 
+@checker
 def check_mask_pii(student_fn: Callable[[str], tuple[str, dict[str, int]]]) -> None:
     hint = ("return (masked text, {'email': n, 'phone': n, 'ip': n}); use PII_PLACEHOLDERS and mask emails, "
             "then IPv4 addresses, then phone numbers")
@@ -208,6 +211,7 @@ def minhash_cases() -> list[Case]:
     ]
 
 
+@checker
 def check_minhash_signature(student_fn: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]) -> None:
     hint = ("compute (a * x + b) % PRIME for every shingle x and every hash (broadcast to shape "
             "(n_shingles, num_perm)) in uint64, then take the minimum over shingles; no shingles -> EMPTY_SIGNATURE")
@@ -237,6 +241,7 @@ def lsh_cases() -> list[Case]:
     ]
 
 
+@checker
 def check_lsh_candidate_pairs(student_fn: Callable[[np.ndarray, int, int], set]) -> None:
     hint = ("for each band, put each document in a bucket keyed by its `rows` values in that band (a tuple); "
             "every two documents sharing a bucket are a pair (i, j) with i < j; skip documents whose signature "

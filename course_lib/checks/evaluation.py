@@ -14,7 +14,7 @@ import torch
 
 from course_lib import evaluation as ev
 from course_lib import lm
-from course_lib.checks import Case, call_student, close, fail, run_cases
+from course_lib.checks import Case, call_student, checker, close, fail, run_cases
 
 __all__ = ["token_nll", "perplexity", "bits_per_byte", "multiple_choice", "ngram_overlap", "reference_token_nll",
            "reference_perplexity", "reference_bits_per_byte", "reference_multiple_choice", "reference_ngram_overlap",
@@ -59,6 +59,7 @@ def _is_number(x) -> bool:
 # ----------------------------------------------------------------------------------------------------
 # The checkers the check cells call.
 
+@checker
 def token_nll(student_fn: Callable) -> None:
     logits, targets = random_logits(1, 3, 5, seed=1)
     got = call_student("token_nll", "sign", student_fn, logits, targets)
@@ -85,6 +86,7 @@ def token_nll(student_fn: Callable) -> None:
                    "the result has the shape of `targets`")
 
 
+@checker
 def perplexity(student_fn: Callable) -> None:
     # A mean of per-document perplexities (or of per-document mean losses) is the classic mistake.
     docs = [[-0.1, -0.2], [-3.0] * 10]
@@ -106,6 +108,7 @@ def perplexity(student_fn: Callable) -> None:
               hint="exp(-(sum of every token's log-likelihood) / (number of tokens)), over all documents at once")
 
 
+@checker
 def bits_per_byte(student_fn: Callable) -> None:
     docs, texts = [[-2.0, -1.0], [-0.5] * 6], ["café", "a long document"]
     got = call_student("bits_per_byte", "a short and a long document, with an accent", student_fn, docs, texts)
@@ -132,6 +135,7 @@ def bits_per_byte(student_fn: Callable) -> None:
               hint="-(sum of all log-likelihoods) / (sum of len(text.encode('utf-8'))) / ln 2")
 
 
+@checker
 def multiple_choice(student_fn: Callable) -> None:
     cases = [
         Case("both pick the same", ([-1.0, -5.0, -3.0], [" red", " blue", " green"])),
@@ -156,6 +160,7 @@ def multiple_choice(student_fn: Callable) -> None:
                    "log-likelihood / len(choice) (characters, spaces included); ties go to the first")
 
 
+@checker
 def ngram_overlap(student_fn: Callable) -> None:
     train = ["The cat sat on the mat. It was happy.", "A dog ran to the park and sat down."]
     cases = [

@@ -13,7 +13,7 @@ import torch
 
 from course_lib import lm, ngram, training
 from course_lib import model as gpt
-from course_lib.checks import Case, CheckFailed, close, fail, report, run_cases
+from course_lib.checks import Case, CheckFailed, checker, close, fail, report, run_cases
 
 __all__ = ["bigram_counts", "causal_attention", "learning_rate", "next_token_distribution",
            "reference_bigram_counts", "reference_causal_attention", "reference_learning_rate",
@@ -56,6 +56,7 @@ def random_logits(batch: int, vocab: int, seed: int = 0, scale: float = 2.0) -> 
 # ----------------------------------------------------------------------------------------------------
 # The checkers the check cells call.
 
+@checker
 def bigram_counts(student_fn: Callable) -> None:
     cases = [
         Case("one pair", ([1, 2], 3)),
@@ -70,6 +71,7 @@ def bigram_counts(student_fn: Callable) -> None:
                    "the result has shape [vocab_size, vocab_size], rows = previous token")
 
 
+@checker
 def causal_attention(student_fn: Callable) -> None:
     cases = [
         Case("one head, 4 positions", random_qkv(1, 1, 4, 8, seed=1)),
@@ -83,6 +85,7 @@ def causal_attention(student_fn: Callable) -> None:
                    "softmax over the last dimension; return weights @ v")
 
 
+@checker
 def check_causal(student_fn: Callable) -> None:
     """Changing the keys and values of the last positions must not change any earlier output."""
     q, k, v = random_qkv(1, 2, 6, 8, seed=5)
@@ -96,7 +99,7 @@ def check_causal(student_fn: Callable) -> None:
         raise
     except Exception as error:  # the student's bug, reported like any failed case
         fail("causal_attention mask", "q, k, v of shape [1, 2, 6, 8]", "a tensor of shape [1, 2, 6, 8]", None,
-             raised=f"{type(error).__name__}: {error}")
+             raised=f"{type(error).__name__}: {error}", error=error)
     if not isinstance(after, torch.Tensor) or after.shape != q.shape:
         fail("causal_attention mask", "q, k, v of shape [1, 2, 6, 8]", "a tensor of shape [1, 2, 6, 8]", after)
     problem = close(1e-5, 1e-6)(after[:, :, :3], before[:, :, :3])
@@ -107,6 +110,7 @@ def check_causal(student_fn: Callable) -> None:
     report("causal_attention mask", 1)
 
 
+@checker
 def learning_rate(student_fn: Callable) -> None:
     settings = dict(max_lr=3e-3, warmup_steps=10, max_steps=100, min_lr=3e-4)
     steps = [0, 4, 9, 10, 11, 55, 99, 100, 150]
@@ -119,6 +123,7 @@ def learning_rate(student_fn: Callable) -> None:
                    "min_lr from max_steps on")
 
 
+@checker
 def next_token_distribution(student_fn: Callable) -> None:
     logits = random_logits(3, 12, seed=7)
     cases = [

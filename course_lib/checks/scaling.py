@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from course_lib import scaling
-from course_lib.checks import Case, call_student, close, fail, report, run_cases, short_repr
+from course_lib.checks import Case, call_student, checker, close, fail, report, run_cases, short_repr
 from course_lib.model import GPT, GPTConfig
 
 __all__ = ["training_flops", "fit_parabola", "fit_power_law", "huber_objective", "fit_law", "compute_optimal",
@@ -124,6 +124,7 @@ SMALL = GPTConfig(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=16, 
 # ----------------------------------------------------------------------------------------------------
 # The checkers the check cells call.
 
+@checker
 def training_flops(student_fn: Callable) -> None:
     config = GPTConfig(vocab_size=959, block_size=128, n_layer=2, n_head=8, n_embd=64)
     got = call_student("training_flops", "a family model", student_fn, config, 1000)
@@ -164,6 +165,7 @@ def training_flops(student_fn: Callable) -> None:
     report("training_flops vs FlopCounterMode", passed)
 
 
+@checker
 def fit_parabola(student_fn: Callable) -> None:
     log_n = np.log([1e4, 2e4, 4e4, 8e4, 1.6e5])
     loss = np.array([2.31, 2.12, 2.05, 2.09, 2.20])
@@ -189,6 +191,7 @@ def fit_parabola(student_fn: Callable) -> None:
               hint="c2, c1, c0 = np.polyfit(log_n, loss, 2); the vertex is x = -c1 / (2 c2), y = c0 - c1^2 / (4 c2)")
 
 
+@checker
 def fit_power_law(student_fn: Callable) -> None:
     flops = np.array([1e18, 1e19, 1e20, 1e21])
     n_opt = 0.1 * flops**0.5
@@ -215,6 +218,7 @@ def fit_power_law(student_fn: Callable) -> None:
 BESIROGLU = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.35, "beta": 0.37}
 
 
+@checker
 def huber_objective(student_fn: Callable) -> None:
     log_n, log_d, log_loss = law_tensors(BESIROGLU, noise=0.01, seed=1)
     truth = to_params(**BESIROGLU)
@@ -269,6 +273,7 @@ def huber_objective(student_fn: Callable) -> None:
     report("huber_objective gradient", 1)
 
 
+@checker
 def fit_law(student_fn: Callable, objective: Callable | None = None) -> None:
     """The fit: on noise-free data from a known law it must recover the law (and match the reference fit)."""
     starts = [to_params(2.0, 100.0, 100.0, 0.5, 0.5), to_params(1.0, 1000.0, 1000.0, 0.3, 0.3)]
@@ -286,6 +291,7 @@ def fit_law(student_fn: Callable, objective: Callable | None = None) -> None:
                    "the x with the smallest objective")
 
 
+@checker
 def compute_optimal(student_fn: Callable) -> None:
     law = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.35, "beta": 0.37}
     budget = 5.76e23  # Chinchilla's

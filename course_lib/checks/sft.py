@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 
 from course_lib import instructions, sft, stories
-from course_lib.checks import Case, close, run_cases
+from course_lib.checks import Case, checker, close, run_cases
 from course_lib.model import GPT, GPTConfig
 
 __all__ = ["format_chat_ids", "masked_cross_entropy", "collate_batch", "sft_step", "check_constraints",
@@ -154,6 +154,7 @@ def step_outcome(step_fn: Callable) -> Callable:
 # ----------------------------------------------------------------------------------------------------
 # The checkers the check cells call.
 
+@checker
 def format_chat_ids(student_fn: Callable) -> None:
     tok = tokenizer()
     story = stories.story("test", 0).text
@@ -169,6 +170,7 @@ def format_chat_ids(student_fn: Callable) -> None:
                    "mask: 1 on the content and <|end|> of assistant turns, 0 elsewhere")
 
 
+@checker
 def masked_cross_entropy(student_fn: Callable) -> None:
     cases = [
         Case("every third label ignored", random_batch(2, 5, 7, seed=1)),
@@ -183,6 +185,7 @@ def masked_cross_entropy(student_fn: Callable) -> None:
                    "their count, not by B * T); F.cross_entropy(..., ignore_index=-100) does exactly this")
 
 
+@checker
 def collate_batch(student_fn: Callable) -> None:
     cases = [
         Case("two examples of equal length", ([([0, 5, 6, 7], [0, 0, 1, 1]), ([0, 8, 9, 7], [0, 0, 1, 1])], 0)),
@@ -194,6 +197,7 @@ def collate_batch(student_fn: Callable) -> None:
               hint="x[b] = ids[:-1] padded with pad_id; y[b] = ids[1:] with -100 where mask[1:] is 0 and on padding")
 
 
+@checker
 def sft_step(student_fn: Callable) -> None:
     def setup(seed: int, lr: float = 1e-2):
         model, optimizer = tiny_model_and_optimizer(seed, lr)
@@ -214,6 +218,7 @@ def sft_step(student_fn: Callable) -> None:
               hint="call optimizer.zero_grad() before backward(): otherwise the second step adds the first one's gradients")
 
 
+@checker
 def check_constraints(student_fn: Callable) -> None:
     example = instructions.held_out("writing", 3)[0]
     story, target = example.response, example.target

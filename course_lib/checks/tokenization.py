@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from course_lib import tokenizer as bpe
-from course_lib.checks import Case, run_cases
+from course_lib.checks import Case, checker, run_cases
 
 __all__ = ["count_pairs", "merge", "train", "encode", "decode", "same_merges", "reference_count_pairs",
            "reference_merge", "reference_train", "reference_encode", "reference_decode", "merges_for", "vocab_for"]
@@ -87,6 +87,7 @@ def same_merges(got: Any, expected: dict) -> str | None:
 # ----------------------------------------------------------------------------------------------------
 # The checkers the check cells call.
 
+@checker
 def count_pairs(student_fn: Callable) -> None:
     cases = [
         Case("empty list", ([],)),
@@ -100,6 +101,7 @@ def count_pairs(student_fn: Callable) -> None:
               hint="count every adjacent pair, overlapping ones too: [5, 5, 5] has (5, 5) twice")
 
 
+@checker
 def merge(student_fn: Callable) -> None:
     cases = [
         Case("one occurrence", ([1, 2, 3], (1, 2), 256)),
@@ -115,6 +117,7 @@ def merge(student_fn: Callable) -> None:
               hint="scan left to right; after a merge, skip both ids, so [5, 5, 5] with (5, 5) gives [9, 5]")
 
 
+@checker
 def train(student_fn: Callable) -> None:
     cases = [
         Case("classic example", ("aaabdaaabac", 259)),
@@ -135,6 +138,7 @@ ENCODE_TRAINING_TEXT = ("Once upon a time, there was a little fox named Finn. Fi
 NEWLINE_TRAINING_TEXT = "The end.\n\n\nOnce upon a time.\n\n\nThe fox ran.\n\n\n"
 
 
+@checker
 def encode(student_fn: Callable) -> None:
     merges = merges_for(ENCODE_TRAINING_TEXT, 320)
     cases = [
@@ -151,6 +155,7 @@ def encode(student_fn: Callable) -> None:
               hint="pre-tokenize, take each pre-token's UTF-8 bytes, then repeatedly merge the pair that was learned first (lowest new id)")
 
 
+@checker
 def decode(student_fn: Callable) -> None:
     vocab = vocab_for(ENCODE_TRAINING_TEXT, 320)
     seen = bpe.BPETokenizer.from_merge_ids(merges_for(ENCODE_TRAINING_TEXT, 320))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from .. import welcome as ref
-from . import Case, close, fail, run_cases
+from . import Case, checker, close, fail, run_cases
 
 
+@checker
 def word_counts(student_fn) -> None:
     cases = [
         Case("one sentence", ("The cat saw the dog.",)),
@@ -17,6 +18,7 @@ def word_counts(student_fn) -> None:
               hint="find runs of letters (the `re` module helps), lower-case them, count them in a dict")
 
 
+@checker
 def most_common(student_fn) -> None:
     counts = {"the": 5, "cat": 2, "dog": 2, "a": 5, "sun": 1}
     cases = [
@@ -28,6 +30,7 @@ def most_common(student_fn) -> None:
               hint="sort by count, highest first, and break ties alphabetically; return a list of (word, count) tuples")
 
 
+@checker
 def pooled_bits_per_byte(student_fn) -> None:
     # A mean of per-document ratios is the classic mistake: say so plainly rather than "values differ".
     logprobs, texts = [-10.0, -300.0], ["tiny", "y" * 700]

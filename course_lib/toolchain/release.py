@@ -11,7 +11,8 @@ A release is a list of named steps applied in order to a copy of each solution n
     stamp_exercise_ids                          each exercise's id and points go into its cell's metadata
                                                 (the grader matches cells by them); ids must be unique
 
-and then `stamp_chapter` records the chapter in the notebook's metadata. Running it twice gives the same
+and then `stamp_chapter` records the chapter in the notebook's metadata and `add_self_grade_cell` ends the
+notebook with a cell that grades it from inside JupyterLab. Running it twice gives the same
 bytes, and a released notebook that holds someone's work is never overwritten without `force`.
 """
 
@@ -97,6 +98,25 @@ def stamp_chapter(nb, chapter: str) -> None:
     nb.metadata["course"] = {"chapter": chapter}
 
 
+SELF_GRADE_TEXT = """## Grade yourself
+
+Save the notebook, then run the cell below and press its button: it grades this notebook exactly as your
+instructor's grader does (hidden checks included) and shows the feedback here. The same from a terminal in
+the course folder: `.venv/bin/python -m course_lib grade notebooks/{name}`. Reports go to `grading/`; your
+notebook is never changed."""
+
+
+def add_self_grade_cell(nb, chapter: str) -> None:
+    """End the notebook with a markdown cell and a code cell that grade it (see toolchain/self_grade.py).
+    Fixed cell ids keep the release byte-for-byte repeatable."""
+    from nbformat.v4 import new_code_cell, new_markdown_cell
+
+    name = f"{chapter}.ipynb"
+    nb.cells.append(new_markdown_cell(SELF_GRADE_TEXT.format(name=name), id="self-grade-text"))
+    nb.cells.append(new_code_cell(f"from course_lib.toolchain.self_grade import self_grade\n\nself_grade({name!r})",
+                                  id="self-grade"))
+
+
 STEPS: tuple[Callable[[object], None], ...] = (
     drop_hidden_checks,
     stub_answers,
@@ -113,6 +133,7 @@ def release_notebook(solution, chapter: str | None = None):
         step(nb)
     if chapter is not None:
         stamp_chapter(nb, chapter)
+        add_self_grade_cell(nb, chapter)
     return nb
 
 
