@@ -170,6 +170,7 @@ def train(
     schedule: Callable[[int, float, int, int, float], float] = learning_rate,
     on_step: Callable[[int, GPT], None] | None = None,
     batches: Callable = get_batch,
+    loss_scaler=None,
 ) -> History:
     """Train `model` in place for config.max_steps steps; return the History.
 
@@ -182,6 +183,10 @@ def train(
     batches: draws a batch, `batches(data, batch_size, block_size, generator) -> (x, y)`; default
     `get_batch` (random windows of a token stream). Targets equal to -100 carry no loss, so chapter 6
     trains on padded, masked chat examples with this same loop (`course_lib.sft.sft_batch`).
+    loss_scaler: for fp16 training (chapter 8), an object with `scale(loss)`, `unscale_(optimizer)` and
+    `step(optimizer)` (and `update()` if it has one), as `torch.amp.GradScaler` or
+    `course_lib.precision.DynamicLossScaler`: the loss is scaled before backward, the gradients unscaled
+    before clipping, and a step whose gradients hold inf or NaN is skipped.
     Under torchrun, each process runs this with the same arguments (see `main`).
     """
     rank, world_size = distributed_rank(), distributed_world_size()
@@ -208,9 +213,16 @@ def train(
         started = time.perf_counter()
         loss = language_model_loss(ddp_model(x), y)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
+        if loss_scaler is None:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+        else:  # fp16: small gradients would flush to zero unless the loss is scaled up first
+            loss_scaler.scale(loss).backward()
+            loss_scaler.unscale_(optimizer)  # true gradient sizes, so clipping means what it says
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            loss_scaler.step(optimizer)  # skipped if a gradient holds inf or NaN
+            getattr(loss_scaler, "update", lambda: None)()
         loss = loss.item()  # waits for the GPU, so the timing below is honest
         history.seconds += time.perf_counter() - started
         history.steps.append(step)

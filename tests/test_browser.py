@@ -36,7 +36,7 @@ ARTIFACTS = REPO_DIR / "test-artifacts" / "browser"
 # Flags for a closed network: no background requests, no first-run pages (see the machine's notes).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
-RUN_ALL_TIMEOUT_S = 600  # one notebook, on a slow shared laptop
+RUN_ALL_TIMEOUT_S = int(os.environ.get("COURSE_BROWSER_TIMEOUT_S", "600"))  # one notebook, on a slow shared laptop
 LAB_SETTINGS = {  # every cell in the page (no virtual scrolling), and no news or update checks
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
@@ -153,7 +153,12 @@ def run_all(page) -> list[str]:
         if not any("*" in p for p in prompts):
             return prompts
         time.sleep(1)
-    raise AssertionError(f"Run All did not finish within {RUN_ALL_TIMEOUT_S} s")
+    running = page.locator(".jp-CodeCell:has(.jp-InputPrompt:text-is('[*]:'))").first
+    running.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "run_all_timeout.png"))
+    first_line = running.locator(".jp-InputArea-editor").inner_text().strip().splitlines()[:1]
+    raise AssertionError(f"Run All did not finish within {RUN_ALL_TIMEOUT_S} s; still running: {first_line} "
+                         "(screenshot: test-artifacts/browser/run_all_timeout.png)")
 
 
 def move_a_control(panel) -> None:
@@ -175,7 +180,7 @@ def move_a_control(panel) -> None:
         handle.first.press("ArrowRight")
 
 
-def check_explorers(page) -> int:
+def check_explorers(page, stem: str) -> int:
     """Every interactive explorer shows output, and that output changes when a control moves."""
     panels = page.locator(".widget-interact")
     for i in range(panels.count()):
@@ -188,6 +193,7 @@ def check_explorers(page) -> int:
         move_a_control(panel)
         page.wait_for_function("([el, before]) => el.innerHTML !== before && el.innerText.trim().length > 0",
                                arg=[output.element_handle(), before], timeout=60_000)
+        panel.screenshot(path=str(ARTIFACTS / f"{stem}_explorer_{i + 1}.png"))
     return panels.count()
 
 
@@ -202,7 +208,7 @@ def test_run_all_reaches_the_end_and_widgets_work(lab, browser, name):
         unrun = [i for i, p in enumerate(prompts) if not p.strip("[]: ").isdigit()]
         errors = page.evaluate(ERRORS_JS)
         assert not unrun and not errors, f"{name}: Run All stopped; code cells without a count: {unrun[:5]}; errors: {errors[:2]}"
-        check_explorers(page)
+        check_explorers(page, Path(name).stem)
         grade_button = page.get_by_role("button", name="Grade my saved notebook")
         assert grade_button.count() == 1, f"{name}: no self-grading button in the last cell"
         if name.startswith("00_"):
