@@ -16,6 +16,13 @@ Chapters:
     crawl/, data_cleaning/
                    4  a labeled synthetic web crawl (a file per kind of page) and the pipeline that
                       cleans it (a file per stage)
+    scaling        5  FLOPs, the sweep, the three Chinchilla fits
+    instructions, sft
+                   6  instruction data with exact verifiers; chat format, loss masking, fine-tuning
+    preferences, dpo
+                   7  a known true reward and preference pairs; DPO, a reward model, best-of-n
+    precision, fusion
+                   8  number formats, loss scaling, autocast; the roofline, fusion, tiled attention
 
 Plumbing:
     utils          seeding, device choice, paths, plotting style

@@ -134,8 +134,9 @@ ERRORS_JS = """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-Outp
 
 
 def open_notebook(page, lab, name: str) -> None:
+    """Open `name` alone, in a fresh workspace of its own (no tabs or kernels left from another test)."""
     base, token, _ = lab
-    page.goto(f"{base}/lab/tree/notebooks/{name}?token={token}", timeout=120_000)
+    page.goto(f"{base}/lab/workspaces/{Path(name).stem}/tree/notebooks/{name}?reset&token={token}", timeout=120_000)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
     # the kernel is ready when the status bar says so
     page.wait_for_function("() => document.body.innerText.includes('Idle')", timeout=120_000)
@@ -197,6 +198,16 @@ def check_explorers(page, stem: str) -> int:
     return panels.count()
 
 
+def shut_down_kernels(lab) -> None:
+    """End every kernel the server runs (through its REST API), so the next notebook runs alone."""
+    base, token, _ = lab
+    auth = {"Authorization": f"token {token}"}
+    sessions = json.load(urllib.request.urlopen(urllib.request.Request(f"{base}/api/sessions", headers=auth), timeout=30))
+    for session in sessions:
+        urllib.request.urlopen(urllib.request.Request(f"{base}/api/sessions/{session['id']}", headers=auth, method="DELETE"),
+                               timeout=60)
+
+
 @pytest.mark.parametrize("name", released_notebooks())
 def test_run_all_reaches_the_end_and_widgets_work(lab, browser, name):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -219,3 +230,4 @@ def test_run_all_reaches_the_end_and_widgets_work(lab, browser, name):
             assert (lab[2] / "grading" / "00_welcome.feedback.md").is_file()
     finally:
         page.close()
+        shut_down_kernels(lab)

@@ -15,6 +15,7 @@
     score           cell results -> exercise status, points, message, hint
     report          the report's shape, Markdown feedback, terminal summary, gradebook.csv
     assets          rebuild the computed files in assets/ (`python -m course_lib build-assets`)
+    self_grade      the last cell of every released notebook: grade the saved notebook from JupyterLab
 
 Nothing is imported here: the graded kernel imports `kernel_setup` and `wire` and must stay light.
 """

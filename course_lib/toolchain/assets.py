@@ -6,6 +6,7 @@ or a chapter's code knows which command brings the assets back in line.
 
     story_tokenizer   chapter 1's byte-level BPE trained on the story corpus (seconds)
     story_gpt         chapter 2's story model, 4 layers, width 128 (about 20 minutes on 2 idle cores)
+    story_sft         chapter 6's SFT model; story_preferences, story_dpo: chapter 7's pairs and DPO policy
 """
 
 from __future__ import annotations
@@ -44,6 +45,18 @@ def build_story_sft() -> None:
     sft.main(["--out", str(ASSETS_DIR / sft.SFT_MODEL), "--summary", str(ASSETS_DIR / sft.SFT_MEASUREMENTS)])
 
 
+def build_story_preferences() -> None:
+    from course_lib import preferences  # chapter 7
+
+    preferences.main()
+
+
+def build_story_dpo() -> None:
+    from course_lib import dpo  # chapter 7: the DPO policy, the reward model and the measurements
+
+    dpo.main(["--out", str(ASSETS_DIR / dpo.DPO_MODEL), "--summary", str(ASSETS_DIR / dpo.DPO_MEASUREMENTS)])
+
+
 def build_scaling_sweep() -> None:
     from course_lib import scaling  # chapter 5
 
@@ -56,6 +69,10 @@ ASSETS = {
     "story_tokenizer": Asset(tokenizer.STORY_TOKENIZER, "the story tokenizer (chapter 1), seconds", build_story_tokenizer),
     "story_gpt": Asset(STORY_MODEL, "the story model (chapter 2), about 20 minutes on 2 idle cores", build_story_gpt),
     "story_sft": Asset("story_sft.pt", "the SFT story model (chapter 6), about 20 minutes on 2 busy cores", build_story_sft),
+    "story_preferences": Asset("story_preferences.json.gz", "the preference pairs of chapter 7 (stories sampled from "
+                               "the SFT model, labelled by r*), about 10 minutes on 2 busy cores", build_story_preferences),
+    "story_dpo": Asset("story_dpo.pt", "the DPO policy and reward model of chapter 7 with their measurements, "
+                       "about 40 minutes on 2 busy cores", build_story_dpo),
     "scaling_sweep": Asset("scaling_sweep.jsonl", "the compute sweep of chapter 5 (29 small GPTs), 15 to 40 minutes on 2 cores",
                            build_scaling_sweep),
 }
