@@ -165,11 +165,12 @@ def run_all(page) -> list[str]:
 
 def move_a_control(panel) -> None:
     """Change the first control of an explorer: type into a text box, pick another option, nudge a slider."""
-    text = panel.locator("textarea, input[type=text]")
-    if text.count():
-        text.first.fill("Once upon a time, a zebra sang.")
-        text.first.press("Enter")
-        return
+    for selector, typed in (("textarea", "Once upon a time, a zebra sang."), ("input[type=text]", "0.3")):
+        box = panel.locator(selector)  # a text area takes prose (the token playground), a text field a number
+        if box.count():
+            box.first.fill(typed)
+            box.first.press("Enter")
+            return
     select = panel.locator("select")
     if select.count():
         options = select.first.locator("option").all_inner_texts()
