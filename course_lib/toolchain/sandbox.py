@@ -96,7 +96,9 @@ def _readable_roots() -> list[Path]:
 def kernel_command(ipc_dir: Path, scratch_dir: Path, python: str = sys.executable) -> list[str]:
     """The command that starts an ipykernel inside the sandbox (`{connection_file}` is filled in later)."""
     bwrap = bwrap_path() or "bwrap"
-    args = [bwrap, "--ro-bind", "/usr", "/usr"]
+    # The empty /tmp comes first: a later mount would hide a course or virtual environment that lives
+    # under /tmp (a clone in /tmp, as CI may make), while binds after it are mounted on top of it.
+    args = [bwrap, "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
     for name in ("lib", "lib64", "lib32", "bin", "sbin"):
         target = Path("/") / name
         if target.is_symlink():
@@ -108,7 +110,7 @@ def kernel_command(ipc_dir: Path, scratch_dir: Path, python: str = sys.executabl
     for root in _readable_roots():
         args += ["--ro-bind", str(root), str(root)]
     args += ["--ro-bind", str(PACKAGE_DIR), str(PACKAGE_DIR), "--ro-bind-try", str(ASSETS_DIR), str(ASSETS_DIR),
-             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+             "--proc", "/proc", "--dev", "/dev",
              "--bind", str(ipc_dir), str(ipc_dir), "--bind", str(scratch_dir), str(scratch_dir), "--chdir", str(scratch_dir),
              *isolation_flags(), "--hostname", "sandbox"]
     home = scratch_dir / "home"
