@@ -231,8 +231,10 @@ def compile_and_show(fn: Callable, *args: torch.Tensor) -> tuple[Callable, float
 
     Inductor writes C++ with OpenMP for a CPU and Triton for a GPU; the code returned is that kernel source.
     """
+    import torch._inductor.config as inductor_config
     from torch._inductor.utils import run_and_get_code
 
+    inductor_config.deterministic = torch.are_deterministic_algorithms_enabled()  # utils.use_deterministic_kernels
     compiled = torch.compile(fn)
     started = time.perf_counter()
     _, sources = run_and_get_code(compiled, *args)

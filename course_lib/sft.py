@@ -201,6 +201,18 @@ def masked_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Te
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=IGNORE_INDEX)
 
 
+def per_example_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean over examples of each example's mean cross-entropy on its labelled positions: logits [B, T, V],
+    labels [B, T] (one example per row). A two-token answer then weighs as much as a 150-token story;
+    `masked_cross_entropy`, the mean over tokens, gives the story 75 times its weight."""
+    if not (labels != IGNORE_INDEX).any():
+        raise ValueError("every label is -100: there is no token to compute a loss on")
+    per_token = F.cross_entropy(logits.transpose(1, 2).float(), labels, ignore_index=IGNORE_INDEX, reduction="none")  # [B, T]
+    counts = (labels != IGNORE_INDEX).sum(dim=1)  # [B]
+    rows = counts > 0  # a row of padding only (never drawn by sft_batch) has no loss to average
+    return (per_token.sum(dim=1)[rows] / counts[rows]).mean()
+
+
 # ----------------------------------------------------------------------------------------------------
 # Packing, and attention that stays inside each packed example
 
@@ -310,6 +322,9 @@ def init_new_token_rows(model: GPT, tokenizer: BPETokenizer, n_old: int) -> None
         model.wte.weight[n_old: len(tokenizer)] = mean
 
 
+LOSSES = {"token": masked_cross_entropy, "example": per_example_cross_entropy}
+
+
 @dataclass
 class SFTConfig:
     steps: int = 600
@@ -320,6 +335,7 @@ class SFTConfig:
     train_on_prompt: bool = False  # True: the unmasked loss, on every token of the conversation
     packed: bool = False
     follow_ups: bool = False  # reading examples with their further questions as further turns
+    loss_per: str = "token"  # "token": mean over response tokens; "example": each conversation counts once
     init_new_tokens: bool = True  # start the chat tokens' rows at the mean embedding (from the base model only)
     seed: int = 0
     progress: bool = True
@@ -328,6 +344,10 @@ class SFTConfig:
 def finetune(model: GPT, tokenizer: BPETokenizer, examples: Sequence[instructions.Example], config: SFTConfig,
              val_examples: Sequence[instructions.Example] = ()) -> training.History:
     """Supervised fine-tuning in place, with chapter 2's `training.train` and the masked batches above."""
+    if config.loss_per not in LOSSES:
+        raise ValueError(f"loss_per must be one of {sorted(LOSSES)}, got {config.loss_per!r}")
+    if config.packed and config.loss_per == "example":
+        raise ValueError("loss_per='example' needs one example per row; packed rows hold several")
     seed_everything(config.seed)
     if config.init_new_tokens:
         init_new_token_rows(model, tokenizer, lm.end_of_text_id(tokenizer) + 1)
@@ -338,7 +358,7 @@ def finetune(model: GPT, tokenizer: BPETokenizer, examples: Sequence[instruction
     train_config = training.TrainConfig(max_steps=config.steps, batch_size=config.batch_size, learning_rate=config.learning_rate,
                                         min_lr=config.min_lr, warmup_steps=config.warmup_steps, eval_interval=max(config.steps // 4, 1),
                                         eval_batches=2, seed=config.seed, progress=config.progress)
-    history = training.train(trained, data, val, train_config, batches=sft_batch)
+    history = training.train(trained, data, val, train_config, batches=sft_batch, loss_fn=LOSSES[config.loss_per])
     model.eval()
     return history
 
@@ -449,7 +469,7 @@ def load_sft_model(device: str | torch.device = "cpu") -> GPT:
 
 # the shipped recipe: reading : writing : refusal : replay = 4 : 2 : 1 : 1, reading examples with their follow-up
 # questions, plain stories as replay (the default 2:2:1 puts almost all the loss on writing: notebook, section 5)
-SHIPPED = dict(examples=6000, steps=800, batch_size=16, mixture="4,2,1,1", follow_ups=True)
+SHIPPED = dict(examples=6000, steps=800, batch_size=16, mixture="4,2,1,1", follow_ups=True, loss_per="token")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -459,6 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=SHIPPED["batch_size"])
     parser.add_argument("--unmasked", action="store_true", help="loss on every token, prompt included")
     parser.add_argument("--packed", action="store_true", help="pack examples into full rows (with the document mask)")
+    parser.add_argument("--loss-per", choices=sorted(LOSSES), default=SHIPPED["loss_per"],
+                        help="average the loss over response tokens, or over examples (each conversation once)")
     parser.add_argument("--mixture", default=SHIPPED["mixture"], help="weights of reading,writing,refusal,replay (plain stories)")
     parser.add_argument("--follow-ups", action=argparse.BooleanOptionalAction, default=SHIPPED["follow_ups"],
                         help="reading examples with further questions as further turns")
@@ -479,7 +501,7 @@ def run_one(tokenizer, n_examples: int, args, temperatures=(0.0,)) -> tuple[GPT,
     history = None
     if n_examples > 0:
         config = SFTConfig(steps=args.steps, batch_size=args.batch_size, train_on_prompt=args.unmasked, packed=args.packed,
-                           follow_ups=args.follow_ups, seed=args.seed, progress=not args.quiet)
+                           follow_ups=args.follow_ups, loss_per=args.loss_per, seed=args.seed, progress=not args.quiet)
         mixture = tuple(zip((*instructions.FAMILIES, "replay"), (int(w) for w in args.mixture.split(","))))
         history = finetune(model, tokenizer, instructions.training_mixture(n_examples, mixture=mixture), config,
                            instructions.training_mixture(100, split="val"))
@@ -487,10 +509,19 @@ def run_one(tokenizer, n_examples: int, args, temperatures=(0.0,)) -> tuple[GPT,
     sizes = dict(zip(instructions.FAMILIES, (int(s) for s in args.eval_sizes.split(","))))
     board = scoreboard(model, tokenizer, sizes, temperatures, args.seed)
     bpb = training.story_bits_per_byte(model, load_story_tokenizer(), 200)
+    mixture = [int(w) for w in args.mixture.split(",")]
     result = {"examples": n_examples, "steps": args.steps if n_examples else 0, "train_seconds": seconds, "scores": board,
               "story_bits_per_byte": bpb,
-              "final_val_loss": history.eval_val_loss[-1] if history else None}
+              "final_val_loss": history.eval_val_loss[-1] if history else None,
+              "mixture": mixture, "follow_ups": args.follow_ups, "loss_per": args.loss_per,
+              "label": recipe_label(mixture, args.follow_ups, args.loss_per, args.steps)}
     return model, result
+
+
+def recipe_label(mixture: Sequence[int], follow_ups: bool, loss_per: str, steps: int) -> str:
+    """A recipe in words, e.g. 'mixture 4:2:1:1 (reading:writing:refusal:replay), follow-ups, loss per token, 800 steps'."""
+    parts = [f"mixture {':'.join(map(str, mixture))}", "follow-ups" if follow_ups else "", f"loss per {loss_per}", f"{steps} steps"]
+    return ", ".join(p for p in parts if p)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -499,7 +530,7 @@ def main(argv: list[str] | None = None) -> dict:
     tokenizer = chat_tokenizer()
     floor = stories.entropy_floor("test", 200)[0]
     summary: dict = {"command": " ".join(["python -m course_lib.sft", *(sys.argv[1:] if argv is None else argv)]),
-                     "floor_bits_per_byte": floor, "unmasked": args.unmasked, "packed": args.packed}
+                     "floor_bits_per_byte": floor, "unmasked": args.unmasked, "packed": args.packed, "loss_per": args.loss_per}
     sizes = dict(zip(instructions.FAMILIES, (int(s) for s in args.eval_sizes.split(","))))
     if args.base:
         summary["scores"] = base_scoreboard(load_model(asset_path("story_gpt.pt")), load_story_tokenizer(), sizes)
@@ -523,9 +554,12 @@ def main(argv: list[str] | None = None) -> dict:
 
         path = Path(args.summary)
         everything = json.loads(path.read_text()) if path.exists() else {}
-        key = "base" if args.base else "curve" if args.curve else "shipped"
-        key += ("_unmasked" if args.unmasked else "") + ("_packed" if args.packed else "")
-        everything[key] = summary
+        if not (args.base or args.curve):  # every recipe trained goes into the table of recipes, once
+            everything["recipes"] = [r for r in everything.get("recipes", []) if r["label"] != summary["label"]] + [summary]
+        if args.base or args.curve or args.out:
+            key = "base" if args.base else "curve" if args.curve else "shipped"
+            key += ("_unmasked" if args.unmasked else "") + ("_packed" if args.packed else "")
+            everything[key] = summary
         path.write_text(json.dumps(everything, indent=1) + "\n")
     return summary
 

@@ -171,6 +171,7 @@ def train(
     on_step: Callable[[int, GPT], None] | None = None,
     batches: Callable = get_batch,
     loss_scaler=None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = language_model_loss,
 ) -> History:
     """Train `model` in place for config.max_steps steps; return the History.
 
@@ -187,6 +188,9 @@ def train(
     `step(optimizer)` (and `update()` if it has one), as `torch.amp.GradScaler` or
     `course_lib.precision.DynamicLossScaler`: the loss is scaled before backward, the gradients unscaled
     before clipping, and a step whose gradients hold inf or NaN is skipped.
+    loss_fn: the training loss, `loss_fn(logits [B, T, V], targets [B, T]) -> scalar`; default the mean over
+    tokens (chapter 6 also offers a mean over examples, `course_lib.sft.per_example_cross_entropy`). The
+    evaluations keep the mean over tokens, so runs with different losses stay comparable.
     Under torchrun, each process runs this with the same arguments (see `main`).
     """
     rank, world_size = distributed_rank(), distributed_world_size()
@@ -211,7 +215,7 @@ def train(
         x, y = batches(train_data, config.batch_size, block_size, sampler)  # the same global batch everywhere
         x, y = x[rank::world_size].to(device), y[rank::world_size].to(device)  # this process's share
         started = time.perf_counter()
-        loss = language_model_loss(ddp_model(x), y)
+        loss = loss_fn(ddp_model(x), y)
         optimizer.zero_grad(set_to_none=True)
         if loss_scaler is None:
             loss.backward()

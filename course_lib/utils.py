@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +36,24 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        use_deterministic_kernels()
         torch.backends.cudnn.benchmark = False
+
+
+def use_deterministic_kernels() -> None:
+    """`torch.use_deterministic_algorithms(True, warn_only=True)` without its import of torch._inductor.
+
+    The public call imports the compiler (2-3 s, every kernel start) only to set inductor's own flag; we set
+    the kernels' flag directly, and inductor's once it is loaded (course_lib.fusion does, for torch.compile).
+    """
+    set_flag = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if set_flag is None:  # another torch version: take the public road
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        return
+    set_flag(True, warn_only=True)
+    inductor_config = sys.modules.get("torch._inductor.config")
+    if inductor_config is not None:
+        inductor_config.deterministic = True
 
 
 def pick_device(verbose: bool = True) -> torch.device:

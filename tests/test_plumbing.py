@@ -23,6 +23,14 @@ def test_seed_everything_repeats_every_generator():
     assert draw() == first
 
 
+def test_seed_everything_asks_for_deterministic_kernels_without_loading_the_compiler():
+    code = ("import sys, torch\nfrom course_lib import utils\nutils.seed_everything(0)\n"
+            "print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),\n"
+            "      'torch._inductor' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "True", "False"]  # the public call would import torch._inductor: 2-3 s per kernel
+
+
 def test_pick_device_honours_the_override_and_says_which(monkeypatch, capsys):
     monkeypatch.setenv("COURSE_DEVICE", "cpu")
     assert utils.pick_device().type == "cpu"

@@ -86,6 +86,21 @@ def test_masked_cross_entropy_is_the_mean_over_response_tokens():
         sft.masked_cross_entropy(logits, torch.full_like(labels, -100))
 
 
+def test_per_example_cross_entropy_weighs_each_example_once():
+    logits, labels = check.random_batch(3, 6, 7, seed=1)
+    labels[2] = -100  # a row with nothing to learn is left out, not counted as zero
+    labels[0, :5] = -100  # row 0: one labelled token; row 1: several
+    by_row = [sft.masked_cross_entropy(logits[b: b + 1], labels[b: b + 1]) for b in (0, 1)]
+    assert torch.allclose(sft.per_example_cross_entropy(logits, labels), (by_row[0] + by_row[1]) / 2)
+    assert not torch.allclose(sft.masked_cross_entropy(logits, labels), (by_row[0] + by_row[1]) / 2)
+    with pytest.raises(ValueError, match="-100"):
+        sft.per_example_cross_entropy(logits, torch.full_like(labels, -100))
+    with pytest.raises(ValueError, match="loss_per"):
+        sft.finetune(tiny_gpt(), TOK, instructions.training_mixture(5), sft.SFTConfig(steps=1, loss_per="sentence"))
+    with pytest.raises(ValueError, match="packed"):
+        sft.finetune(tiny_gpt(), TOK, instructions.training_mixture(5), sft.SFTConfig(steps=1, loss_per="example", packed=True))
+
+
 @pytest.mark.parametrize("messages, error, match", [
     ([{"role": "robot", "content": "hi"}, {"role": "assistant", "content": "x"}], ValueError, "unknown role"),
     ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "  "}], ValueError, "empty"),
@@ -156,6 +171,8 @@ def test_sft_through_chapter_2_training_loop():
     config = training.TrainConfig(max_steps=6, batch_size=4, warmup_steps=1, eval_interval=3, eval_batches=1, progress=False)
     history = training.train(model, data, data, config, batches=sft.sft_batch)
     assert len(history.train_loss) == 6 and history.train_loss[-1] < history.train_loss[0]
+    per_example = training.train(tiny_gpt(), data, data, config, batches=sft.sft_batch, loss_fn=sft.per_example_cross_entropy)
+    assert per_example.train_loss[-1] < per_example.train_loss[0] and per_example.train_loss[0] != history.train_loss[0]
     assert len(history.eval_val_loss) == 2 and all(v == v for v in history.eval_val_loss)
     packed = sft.SFTData(sft.pack(data.rows, 64), data.pad_id)
     history = training.train(sft.DocumentMasked(model, 958), packed, None, config, batches=sft.sft_batch)
