@@ -386,7 +386,7 @@ def win_counts(policy_rewards: Sequence[float], baseline_rewards: Sequence[float
 # ----------------------------------------------------------------------------------------------------
 # Command line: the shipped policy, reward model and measurements
 
-SHIPPED = dict(beta=0.1, steps=150, batch_size=16, learning_rate=5e-5)
+SHIPPED = dict(beta=0.3, steps=120, batch_size=16, learning_rate=5e-5)
 
 
 def load_dpo_model(device: str | torch.device = "cpu") -> GPT:
@@ -418,9 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m course_lib.dpo", description=__doc__.split("\n\n")[0])
     for name, value in SHIPPED.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
-    parser.add_argument("--reward-steps", type=int, default=200)
+    parser.add_argument("--reward-steps", type=int, default=300)
     parser.add_argument("--reward-learning-rate", type=float, default=2e-4)
     parser.add_argument("--sweep-only", action="store_true", help="only add the β sweep to the existing --summary")
+    parser.add_argument("--policy-only", action="store_true",
+                        help="only retrain and measure the DPO policy; keep the reward model and sweep of the existing --summary")
     parser.add_argument("--sweep", default="0.03,0.3,1", help="comma-separated betas: a shorter DPO run at each (the frontier)")
     parser.add_argument("--sweep-steps", type=int, default=60)
     parser.add_argument("--out", help="save the DPO policy here")
@@ -452,6 +454,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.sweep_only:  # add the β sweep to the measurements already there
         summary = load_measurements(args.summary)
         return run_sweep(reference, tokenizer, data, args, summary)
+    if args.policy_only:  # the reward model and the sweep do not depend on the shipped policy: keep them
+        summary = {**load_measurements(args.summary), "command": summary["command"].replace(" --policy-only", "")}
     policy, summary["dpo"] = run_dpo(reference, tokenizer, data, config)
     print(json.dumps({k: v for k, v in summary["dpo"].items() if k in ("seconds", "val_loss")}), flush=True)
     if args.out:
@@ -461,6 +465,8 @@ def main(argv: list[str] | None = None) -> dict:
         policy.float()
     summary["policy"] = measure_policy(policy, reference, tokenizer, data, 2, seed=7)
     write(summary, args.summary)
+    if args.policy_only:
+        return summary
     # the reward model: the SFT body with a scalar head, on the same pairs
     reward_model = RewardModel(copy.deepcopy(reference).requires_grad_(True))
     rm_config = DPOConfig(steps=args.reward_steps, batch_size=args.batch_size, learning_rate=args.reward_learning_rate,

@@ -35,7 +35,7 @@ from course_lib.utils import ASSETS_DIR, asset_path
 PREFERENCES_ASSET = "story_preferences.json.gz"
 VALID_REWARD, FULFILLED_REWARD, BREVITY_REWARD = 1.0, 2.0, 1.0
 BREVITY_WORDS = 120  # the brevity bonus falls from 1 (no words) to 0 (this many words or more)
-SIZES = {"train": 1000, "val": 100, "test": 200}  # requests per split in the shipped set
+SIZES = {"train": 2000, "val": 100, "test": 200}  # requests per split in the shipped set
 SAMPLES_PER_REQUEST = {"train": 4, "val": 4, "test": 8}
 
 
