@@ -5,7 +5,9 @@
    what the grader adds (merging, the limits, the per-cell records, a separate process, the sandbox and
    the verdicts decided outside it) over the tool an instructor would otherwise run by hand. Measured with
    the sandbox on (where bubblewrap works) and off, after one untimed run that records the solution's
-   reference values (cached; that first run's time is printed too). Both sides use matplotlib's Agg backend.
+   reference values (cached; that first run's time is printed too). Both sides use the same matplotlib
+   backend: the grader's kernel gets MPLBACKEND from `sandbox.SAFE_ENV` (Agg), and the plain nbval run
+   below is given that same value, read from there, so the two cannot drift apart.
 
     python benchmarks/bench_foundation.py [--chapter 00_welcome] [--repeats 3]
 """
@@ -28,15 +30,18 @@ from course_lib.toolchain.run import SANITIZER, Limits
 from course_lib.toolchain.verdicts import cache_dir
 from course_lib.utils import SOLUTIONS_DIR
 
+GRADER_MPLBACKEND = sandbox.SAFE_ENV["MPLBACKEND"]  # what the grader's kernel runs with, sandboxed or not
+
 
 def plain_nbval_seconds(notebook: Path) -> float:
+    """A plain nbval run of `notebook`, as an instructor would type it, with the grader's matplotlib backend."""
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         ini = Path(tmp) / "pytest.ini"
         ini.write_text("[pytest]\n")
         subprocess.run([sys.executable, "-m", "pytest", "-q", "-c", str(ini), "-p", "no:cacheprovider", "--nbval-lax",
                         "--nbval-current-env", "--nbval-sanitize-with", str(SANITIZER), str(notebook)],
-                       check=True, capture_output=True, env=dict(os.environ, MPLBACKEND="Agg"))
+                       check=True, capture_output=True, env=dict(os.environ, MPLBACKEND=GRADER_MPLBACKEND))
     return time.perf_counter() - start
 
 
@@ -61,6 +66,7 @@ def main() -> None:
     notebook = SOLUTIONS_DIR / f"{args.chapter}.ipynb"
     works, line = sandbox.status()
     print(line)
+    print(f"matplotlib backend: {GRADER_MPLBACKEND} for the grader and for plain nbval alike")
     for stale in cache_dir().glob(f"{args.chapter}-*.json"):
         stale.unlink()
     cold = grading_seconds(notebook, works)

@@ -9,9 +9,13 @@ Two corpora of at least `--mb` MB:
 
 For each it prints
   train time ratio      ours / HF (goal <= 3); both count pre-tokens and learn merges from the same text
-  encode speed ratio    ours / HF in bytes per second, the same merges (our tokenizer's `to_hf()` with
-                        HF's own ByteLevel regex), one `encode` call on the whole text; HF's multi-threaded
-                        `encode_batch_fast` on the documents is shown for reference
+  encode speed ratios   ours / HF in bytes per second, the same merges (our tokenizer's `to_hf()` with
+                        HF's own ByteLevel regex), side by side:
+                          one call    `encode` of the whole text as one string, ours against HF's;
+                          batch       the documents as a list, the way a practitioner encodes a corpus: ours
+                                      `encode` on each document in turn (one Python thread), HF's
+                                      `encode_batch` (multi-threaded, with offsets) and `encode_batch_fast`
+                                      (multi-threaded, no offsets; tokenizers >= 0.20)
   merge agreement       how many of our merges HF also learned, and whether every merge of each trainer
                         had the highest count at its step (then they can differ only where counts tie)
 
@@ -19,12 +23,15 @@ Fair setup: HF's trainer uses the same GPT-2 pre-tokenizer (ByteLevel, no prefix
 the initial alphabet, min_frequency=0 (like ours: merge while any pair occurs), the same vocab size with
 the special token counted in, and the text cut at the special token for it (it does not cut there itself).
 Ties differ by design: ours takes the greatest pair of byte strings, HF the pair with the smallest ids in
-its own numbering. HF trains with its default thread pool (all cores); ours is one Python thread.
+its own numbering. HF trains and batch-encodes with its default thread pool (all cores, or
+RAYON_NUM_THREADS if set: `RAYON_NUM_THREADS=1 python benchmarks/bench_tokenizer.py` compares one thread with
+one thread); ours is one Python thread.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sysconfig
 import time
@@ -100,19 +107,35 @@ def run(name: str, documents: list[str], vocab_size: int, special: list[str], re
     hf_same = ours.to_hf()
     hf_same.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
 
-    def ours_encode():
-        ours._cache.clear()  # start cold each time, like a fresh tokenizer
-        return ours.encode(text)
+    def cold(encode):  # start with an empty pre-token cache each time, like a fresh tokenizer
+        def run():
+            ours._cache.clear()
+            return encode()
+        return run
 
-    ours_enc_s, ours_ids = best_time(ours_encode, repeats)
-    hf_enc_s, hf_encoding = best_time(lambda: hf_same.encode(text), repeats)
-    pieces = list(bpe.pieces_without_special_tokens(documents, special))
-    batch = getattr(hf_same, "encode_batch_fast", hf_same.encode_batch)  # _fast skips offsets (tokenizers >= 0.20)
-    batch_s, _ = best_time(lambda: batch(pieces), repeats)
+    # one call on the whole text
+    ours_one_s, ours_ids = best_time(cold(lambda: ours.encode(text)), repeats)
+    hf_one_s, hf_encoding = best_time(lambda: hf_same.encode(text), repeats)
     assert hf_encoding.ids == ours_ids == ours.to_hf().encode(text).ids, "HF must give the same ids"
-    print(f"encode  ours {n_bytes / ours_enc_s / 1e6:6.2f} MB/s   HF {n_bytes / hf_enc_s / 1e6:6.2f} MB/s"
-          f"   ratio ours/HF = {hf_enc_s / ours_enc_s:.2f}   (HF {batch.__name__}, {os.cpu_count()} cores: "
-          f"{n_bytes / batch_s / 1e6:.2f} MB/s)   {n_bytes / len(ours_ids):.2f} bytes/token")
+    # the documents as a list
+    ours_batch_s, ours_lists = best_time(cold(lambda: [ours.encode(d) for d in documents]), repeats)
+    hf_batch_s, hf_encodings = best_time(lambda: hf_same.encode_batch(documents), repeats)
+    fast = getattr(hf_same, "encode_batch_fast", None)
+    fast_s, fast_encodings = best_time(lambda: fast(documents), repeats) if fast else (None, None)
+    assert [e.ids for e in hf_encodings] == ours_lists, "HF's batch must give the same ids"
+    assert fast is None or [e.ids for e in fast_encodings] == ours_lists, "HF's fast batch must give the same ids"
+    assert list(itertools.chain(*ours_lists)) == ours_ids, "document by document must give the ids of the whole text"
+
+    threads = os.environ.get("RAYON_NUM_THREADS") or os.environ.get("RAYON_RS_NUM_CPUS") or str(os.cpu_count())
+    print(f"encode  ({n_bytes / len(ours_ids):.2f} bytes/token; MB/s; ratio = ours/HF speed, higher is better;"
+          f" HF batch on {threads} threads)")
+    rows = [("one call on the whole text", ours_one_s, "encode", hf_one_s),
+            (f"{len(documents)} documents as a list", ours_batch_s, "encode_batch", hf_batch_s)]
+    if fast:
+        rows.append((f"{len(documents)} documents as a list", ours_batch_s, "encode_batch_fast", fast_s))
+    for what, ours_seconds, hf_name, hf_seconds in rows:
+        print(f"        {what:28s} ours {n_bytes / ours_seconds / 1e6:6.2f}   HF {hf_name:17s}"
+              f" {n_bytes / hf_seconds / 1e6:6.2f}   ratio {hf_seconds / ours_seconds:.2f}")
 
     # merges: agreement, and proof that disagreements are ties
     word_counts = bpe.count_pretokens(documents, special)
@@ -127,7 +150,8 @@ def run(name: str, documents: list[str], vocab_size: int, special: list[str], re
         a, b = counts_after(word_counts, ours.merges[:k], [ours.merges[k], hf_merges[k]])
         print(f"        first difference, merge {k}: ours {ours.merges[k]} count {a}, HF {hf_merges[k]} count {b}"
               f" -> {'a tie' if a == b else 'NOT a tie'}")
-    return {"train": ours_s / hf_s, "encode": hf_enc_s / ours_enc_s, "agreement": shared / len(ours.merges),
+    return {"train": ours_s / hf_s, "encode": hf_one_s / ours_one_s, "batch": hf_batch_s / ours_batch_s,
+            "fast": fast_s / ours_batch_s if fast else None, "agreement": shared / len(ours.merges),
             "greedy": ours_greedy == len(ours.merges) and hf_greedy == len(hf_merges)}
 
 
@@ -142,10 +166,12 @@ def main() -> None:
     stories = [doc + END_OF_TEXT for doc in corpus_text("train", n_bytes).split(END_OF_TEXT)[:-1]]
     results = {"stories": run("stories", stories, args.vocab, [END_OF_TEXT], args.repeats),
                "python": run("python", python_source(n_bytes), args.vocab, [], args.repeats)}
-    print("\nsummary (ratios ours/HF; train: lower is better, goal <= 3; encode: higher is better)")
+    print("\nsummary (ratios ours/HF; train time: lower is better, goal <= 3; encode speed: higher is better)")
     for name, r in results.items():
-        print(f"  {name:8s} train {r['train']:.2f}   encode {r['encode']:.2f}   merge agreement {r['agreement']:.1%}"
-              f"   all merges at the highest count: {'yes' if r['greedy'] else 'NO'}")
+        fast = f"   encode_batch_fast {r['fast']:.2f}" if r["fast"] is not None else ""
+        print(f"  {name:8s} train {r['train']:.2f}   encode: one call {r['encode']:.2f}   encode_batch {r['batch']:.2f}{fast}")
+        print(f"  {'':8s} merges shared with HF {r['agreement']:.1%}; every merge of both at the highest pair count"
+              f" (so every difference is a tie): {'yes' if r['greedy'] else 'NO'}")
 
 
 if __name__ == "__main__":

@@ -20,9 +20,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
-from course_lib import stories
+import torch
+
+from course_lib import stories, training
+from course_lib.model import GPT, GPTConfig
+from course_lib.tokenizer import STORY_VOCAB_SIZE, load_story_tokenizer
+from course_lib.utils import asset_path, seed_everything
 
 N_CHOICES = 4
 TEST_SET_SIZE = 100  # items per task in the fixed test sets
@@ -134,3 +140,76 @@ def task_items(task: str, n: int = TEST_SET_SIZE, split: str = "test", seed: int
 def benchmark(n: int = TEST_SET_SIZE, split: str = "test", seed: int = 0) -> dict[str, tuple[Item, ...]]:
     """Every task's first `n` items: {task name: items}."""
     return {task: task_items(task, n, split, seed) for task in TASKS}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Range: snapshots along one training run
+#
+# A benchmark on which every model is either perfect or at chance cannot rank models: all those at
+# chance tie, up to noise. Snapshots of one small GPT taken along its training run fill the range in
+# between, each with its bits per byte and its accuracy on every task. `train_run` trains them with
+# chapter 2's loop (`training.train`, keeping float16 weights from `on_step`), `save_run` writes them to
+# assets/RUN_ASSET (a few MB) and `load_run` reads them back.
+
+RUN_ASSET = "story_gpt_run.pt"
+RUN_MODEL = dict(n_layer=2, n_head=4, n_embd=64, block_size=256)
+RUN_TRAIN = dict(batch_size=16, learning_rate=1e-2, min_lr=1e-3, warmup_steps=30)
+RUN_SNAPSHOTS = (0, 50, 100, 200, 300, 400, 550, 700)  # steps after which the weights are kept
+RUN_TRAIN_BYTES = 4_000_000
+
+
+@dataclass
+class Snapshot:
+    """One kept state of the run: the model after `step` steps, having read `tokens_seen` tokens."""
+
+    step: int
+    tokens_seen: int
+    model: torch.nn.Module
+
+
+def train_run(snapshots: tuple[int, ...] = RUN_SNAPSHOTS, train_bytes: int = RUN_TRAIN_BYTES, progress: bool = True,
+              seed: int = 0) -> dict:
+    """Train the GPT of RUN_MODEL for max(snapshots) steps on one thread; keep float16 weights at each snapshot.
+
+    Returns what `save_run` writes: the model config, the training config, and one entry per snapshot.
+    """
+    tokenizer = load_story_tokenizer()
+    data = training.story_tokens("train", train_bytes, tokenizer)
+    seed_everything(seed)
+    model = GPT(GPTConfig(vocab_size=max(STORY_VOCAB_SIZE, len(tokenizer)), **RUN_MODEL))
+    config = training.TrainConfig(max_steps=max(snapshots), eval_interval=max(snapshots), eval_batches=1,
+                                  seed=seed, progress=progress, **RUN_TRAIN)
+    tokens_per_step = config.batch_size * model.config.block_size
+    kept = []
+
+    def keep(step: int, model: GPT) -> None:
+        if step in snapshots:  # half precision: the file stays small, and the scores barely move
+            weights = {name: value.detach().to("cpu", torch.float16, copy=True) for name, value in model.state_dict().items()}
+            kept.append({"step": step, "tokens_seen": step * tokens_per_step, "model": weights})
+
+    keep(0, model)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the machine is shared; one thread is also what makes the run repeatable
+    try:
+        training.train(model, data, None, config, on_step=keep)
+    finally:
+        torch.set_num_threads(threads)
+    return {"config": asdict(model.config), "train": {**RUN_TRAIN, "max_steps": config.max_steps, "seed": seed,
+                                                      "train_bytes": train_bytes}, "snapshots": kept}
+
+
+def load_run(path: str | Path | None = None, device: str | torch.device = "cpu") -> list[Snapshot]:
+    """The snapshots of the shipped run (or of a file `save_run` wrote), as float32 models in eval mode."""
+    state = torch.load(path or asset_path(RUN_ASSET), map_location="cpu", weights_only=True)
+    config = GPTConfig(**state["config"])
+    out = []
+    for entry in state["snapshots"]:
+        model = GPT(config)
+        model.load_state_dict({name: value.float() for name, value in entry["model"].items()})
+        out.append(Snapshot(entry["step"], entry["tokens_seen"], model.to(device).eval()))
+    return out
+
+
+def save_run(run: dict, path: str | Path) -> None:
+    """Write what `train_run` returned (plain tensors and numbers: `load_run` reads it with weights_only)."""
+    torch.save(run, path)

@@ -44,6 +44,21 @@ STORY_TRAIN_BYTES = 3_000_000
 CACHE_SIZE = 100_000  # pre-tokens remembered by `encode`; the cache is emptied when full, so memory stays bounded
 
 
+# A lone surrogate (U+D800..U+DFFF) is half of a UTF-16 pair, not a character: Python strings can hold one
+# (from `errors="surrogateescape"`, or a JSON "\ud83e" escape cut in half), but it has no UTF-8 bytes.
+LONE_SURROGATE = regex.compile("[\ud800-\udfff]")
+
+
+def surrogate_error(text: str, offset: int = 0, what: str = "text") -> ValueError:
+    """The error for `text` that cannot be encoded: which lone surrogate, and where (index `offset` + i)."""
+    found = LONE_SURROGATE.search(text)
+    where = f"U+{ord(found.group()):04X} at index {offset + found.start()}" if found else "(no position found)"
+    return ValueError(f"{what} has a lone surrogate {where}: half of a UTF-16 pair, not a character, so it has "
+                      "no UTF-8 bytes to tokenize (text read with errors='surrogateescape' or a JSON \\u escape "
+                      "cut in half makes them); clean the text first, e.g. "
+                      "text.encode('utf-8', errors='replace').decode('utf-8')")
+
+
 def pretokenize(text: str) -> list[str]:
     """Split text into GPT-2 pre-tokens: `"Hi, you!"` -> `["Hi", ",", " you", "!"]`."""
     return PRETOKENIZER.findall(text)
@@ -223,7 +238,10 @@ def train_bpe(text: str | Iterable[str], vocab_size: int, special_tokens: Sequen
         raise ValueError(f"vocab_size must be at least {minimum} (256 bytes + {len(special_tokens)} special tokens), got {vocab_size}")
     token_bytes = [bytes([b]) for b in range(256)]
     id_of = {b: i for i, b in enumerate(token_bytes)}
-    counts = PairCounts(count_pretokens(text, special_tokens), token_bytes)
+    try:
+        counts = PairCounts(count_pretokens(text, special_tokens), token_bytes)
+    except UnicodeEncodeError as error:  # error.object is the pre-token that has no UTF-8 bytes
+        raise surrogate_error(error.object, what=f"the training text's pre-token {error.object!r}") from None
     merges: list[tuple[bytes, bytes]] = []
     while len(token_bytes) < vocab_size - len(special_tokens):
         pair = counts.best()
@@ -340,6 +358,13 @@ class BPETokenizer:
         """Token ids of `text` as plain text: a special token's string is encoded like any other text. Shape [n_tokens]."""
         if not isinstance(text, str):
             raise TypeError(f"encode needs a str, got {type(text).__name__}")
+        try:
+            return self._encode_plain(text)
+        except UnicodeEncodeError:
+            raise surrogate_error(text) from None
+
+    def _encode_plain(self, text: str) -> list[int]:
+        """encode_ordinary without the checks (a lone surrogate raises UnicodeEncodeError here)."""
         ids: list[int] = []
         cache = self._cache
         for pretoken in PRETOKENIZER.findall(text):
@@ -359,15 +384,22 @@ class BPETokenizer:
         """
         if not isinstance(text, str):
             raise TypeError(f"encode needs a str, got {type(text).__name__}")
-        if self._splitter is None:
-            return self.encode_ordinary(text)
-        ids: list[int] = []
-        for k, piece in enumerate(self._splitter.split(text)):
-            if k % 2:
-                ids.append(self.special_tokens[piece])
-            elif piece:
-                ids.extend(self.encode_ordinary(piece))
-        return ids
+        return self._encode(text)
+
+    def _encode(self, text: str, offset: int = 0) -> list[int]:
+        """encode of a str that starts at index `offset` of a longer text (for the error's position)."""
+        try:
+            if self._splitter is None:
+                return self._encode_plain(text)
+            ids: list[int] = []
+            for k, piece in enumerate(self._splitter.split(text)):
+                if k % 2:
+                    ids.append(self.special_tokens[piece])
+                elif piece:
+                    ids.extend(self._encode_plain(piece))
+            return ids
+        except UnicodeEncodeError:
+            raise surrogate_error(text, offset) from None
 
     def encode_iterable(self, chunks: Iterable[str]) -> Iterator[int]:
         """Stream the ids of `"".join(chunks)` (e.g. an open file, line by line) without holding it all in memory.
@@ -381,16 +413,16 @@ class BPETokenizer:
             chunks = [chunks]
         starts = "".join(sorted({regex.escape(token[0]) for token in self.special_tokens}))
         safe_cut = regex.compile(r"(?r)[^\S ](?=[^\s" + starts + "])")  # (?r): search from the end
-        buffer = ""
+        buffer, done = "", 0  # done: characters of the stream already encoded (where the buffer starts)
         for chunk in chunks:
             if not isinstance(chunk, str):
                 raise TypeError(f"encode_iterable needs str chunks, got {type(chunk).__name__}")
             buffer += chunk
             cut = safe_cut.search(buffer)
             if cut and cut.start() > 0:
-                yield from self.encode(buffer[: cut.start()])
-                buffer = buffer[cut.start():]
-        yield from self.encode(buffer)
+                yield from self._encode(buffer[: cut.start()], done)
+                buffer, done = buffer[cut.start():], done + cut.start()
+        yield from self._encode(buffer, done)
 
     # -- decoding ------------------------------------------------------------------------------------
 

@@ -411,6 +411,73 @@ def test_stage_scores(cleaned):
     assert pii["email"][0] == pii["email"][2] > 0  # every planted email is found
 
 
+def test_c4_alone_catches_short_pages_and_code_but_not_sentence_spam():
+    # Why C4 scores badly in the pipeline: its page rules catch what Gopher catches first, plus code.
+    sentences = "The fox ran to the park. She found a red ball there. Then she went home for dinner."
+    assert dc.c4_clean("Buy now\nCheap pills")[1] == ["fewer_than_3_sentences"]
+    assert dc.c4_clean(sentences + "\nd = {}")[1] == ["curly_bracket"]
+    seo = "Cheap flights are the best cheap flights you can buy. " * 5
+    assert dc.c4_clean(seo)[1] == []  # spam in full sentences passes every line rule
+
+
+# ----------------------------------------------------------------------------------------------------
+# Judging the cleaning by training on it: chapter 3's tiny GPT, same budget and seed for every corpus.
+
+TEXTS = ["The fox ran to the park. She found a red ball.", "Tom had a blue kite. He flew it on the hill."] * 20
+
+
+@pytest.fixture(scope="module")
+def story_tokenizer():
+    from course_lib.tokenizer import load_story_tokenizer
+
+    return load_story_tokenizer()
+
+
+def test_train_small_gpt_is_chapter_3s_model_and_budget(story_tokenizer):
+    import torch
+
+    model, history = dc.train_small_gpt(TEXTS, story_tokenizer, max_steps=3, seed=0)
+    config = model.config
+    assert (config.block_size, config.n_layer, config.n_head, config.n_embd) == (64, 2, 2, 64)
+    assert history.tokens_seen == 3 * dc.SMALL_TRAINING["batch_size"] * dc.SMALL_GPT["block_size"]
+    again, _ = dc.train_small_gpt(TEXTS, story_tokenizer, max_steps=3, seed=0)
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), again.parameters()))  # same seed, same model
+    assert not model.training
+
+
+def test_compare_training_data_scores_every_corpus_on_every_set(story_tokenizer):
+    table = dc.compare_training_data({"a": TEXTS, "b": TEXTS[:10]}, {"x": TEXTS[:1], "y": ["A cat sat on a mat."]},
+                                     story_tokenizer, max_steps=2)
+    assert list(table) == ["a", "b"] and all(list(row) == ["x", "y"] for row in table.values())
+    assert all(0 < v < 20 for row in table.values() for v in row.values())
+
+
+# ----------------------------------------------------------------------------------------------------
+# The learned quality filter (fastText-style hashed n-grams, logistic regression).
+
+
+def test_hashed_ngrams_are_stable_and_in_range():
+    from course_lib.data_cleaning import quality_classifier as qc
+
+    buckets = qc.hashed_ngrams("The fox ran. The fox", n_buckets=1000)
+    assert len(buckets) == 5 + 4 and all(0 <= b < 1000 for b in buckets)  # 5 words, 4 word pairs
+    assert buckets == qc.hashed_ngrams("the FOX ran the fox", n_buckets=1000)  # case and punctuation ignored
+    ids, offsets = qc.bag_of_ngrams(["a b", "", "c"], n_buckets=1000)
+    assert offsets.tolist() == [0, 3, 4] and len(ids) == 5  # an empty text still gets one bucket
+
+
+def test_quality_classifier_learns_a_separable_toy_task():
+    from course_lib.data_cleaning import quality_classifier as qc
+
+    good = ["the fox ran to the park and found a red ball", "she read a book with her friend by the lake"]
+    bad = ["buy cheap pills now best price", "cheap flights buy now click here"]
+    model = qc.train_quality_classifier(good + bad, [True, True, False, False], n_buckets=4096, steps=60)
+    p = model.predict_good(good + bad + ["the cat sat by the park", "buy cheap now"])
+    assert (p[:2] > 0.9).all() and (p[2:4] < 0.1).all() and p[4] > 0.5 > p[5]
+    with pytest.raises(ValueError):
+        qc.train_quality_classifier(["a"], [True, False])
+
+
 # ----------------------------------------------------------------------------------------------------
 # The checkers pass the reference and fail wrong answers with a helpful message.
 

@@ -2,6 +2,7 @@
 contamination, the grammar judge, and the chapter-3 checkers (with deliberately wrong answers too)."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -344,10 +345,12 @@ def test_checkers_pass_the_reference(capsys):
     check.token_nll(check.reference_token_nll)
     check.perplexity(check.reference_perplexity)
     check.bits_per_byte(check.reference_bits_per_byte)
+    check.choice_log_likelihoods(check.reference_choice_log_likelihoods)
     check.multiple_choice(check.reference_multiple_choice)
     check.ngram_overlap(check.reference_ngram_overlap)
     out = capsys.readouterr().out
-    for line in ["token_nll: 5/5", "perplexity: 4/4", "bits_per_byte: 4/4", "multiple_choice: 6/6", "ngram_overlap: 7/7"]:
+    for line in ["token_nll: 5/5", "perplexity: 4/4", "bits_per_byte: 4/4", "choice_log_likelihoods: 4/4",
+                 "multiple_choice: 6/6", "ngram_overlap: 7/7"]:
         assert line in out
 
 
@@ -386,6 +389,39 @@ def test_multiple_choice_checker_catches_mistakes():
     stripped = lambda ll, ch: (ev.argmax(ll), ev.argmax([v / len(c.strip()) for v, c in zip(ll, ch)]))  # noqa: E731
     with pytest.raises(CheckFailed, match="the leading space is a character too"):
         check.multiple_choice(stripped)
+
+
+def _scorer(mistake: str):
+    """A student's choice_log_likelihoods with one classic mistake (or none)."""
+    def score(model, tokenizer, context, choices):
+        eot, out = lm.end_of_text_id(tokenizer), []
+        for choice in choices:
+            if mistake == "apart":
+                context_ids, choice_ids = tokenizer.encode(context), tokenizer.encode(choice)
+            else:
+                context_ids, choice_ids = ev.encode_pair(tokenizer, context, choice)
+            ids = ([] if mistake == "no end of text" else [eot]) + context_ids + choice_ids
+            x = torch.tensor([ids])
+            with torch.no_grad():
+                logliks = lm.token_log_likelihoods(model(x[:, :-1]), x[:, 1:])[0]
+            n = len(choice_ids) + {"early": 1, "late": -1}.get(mistake, 0)
+            kept = logliks if mistake == "context too" else logliks[len(logliks) - n:]
+            value = kept.mean() if mistake == "mean" else kept.sum()
+            out.append(-value.item() if mistake == "sign" else value.item())
+        return out
+    return score
+
+
+def test_choice_checker_names_each_classic_mistake(capsys):
+    check.choice_log_likelihoods(_scorer("none"))
+    assert "choice_log_likelihoods: 4/4 cases passed" in capsys.readouterr().out
+    for mistake, message in [("context too", "scored the context too"), ("apart", "tokenized the context and the choice separately"),
+                             ("early", "one token early"), ("late", "one token late"), ("no end of text", "<|endoftext|> first"),
+                             ("mean", "averaged"), ("sign", "sign is flipped")]:
+        with pytest.raises(CheckFailed, match=re.escape(message)):
+            check.choice_log_likelihoods(_scorer(mistake))
+    with pytest.raises(CheckFailed, match="one float per choice"):
+        check.choice_log_likelihoods(lambda model, tokenizer, context, choices: 0.0)
 
 
 def test_ngram_overlap_checker_catches_mistakes():

@@ -3,6 +3,7 @@
 from collections import Counter
 
 import pytest
+import torch
 
 from course_lib import stories, tasks
 
@@ -60,3 +61,16 @@ def test_other_splits_and_errors():
         tasks.task_items("weather")
     with pytest.raises(ValueError, match="n must be"):
         tasks.task_items("place", 0)
+
+
+def test_a_short_run_keeps_half_precision_snapshots_that_load_back(tmp_path):
+    run = tasks.train_run(snapshots=(0, 2, 3), train_bytes=30_000, progress=False)
+    assert [s["step"] for s in run["snapshots"]] == [0, 2, 3]
+    assert all(v.dtype == torch.float16 for s in run["snapshots"] for v in s["model"].values())
+    first, last = run["snapshots"][0]["model"], run["snapshots"][-1]["model"]
+    assert not torch.equal(first["wte.weight"], last["wte.weight"])  # the snapshots differ: it trained
+    tasks.save_run(run, tmp_path / "run.pt")
+    loaded = tasks.load_run(tmp_path / "run.pt")
+    assert [s.step for s in loaded] == [0, 2, 3] and loaded[2].tokens_seen == 3 * 16 * 256
+    assert next(loaded[1].model.parameters()).dtype == torch.float32 and not loaded[1].model.training
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from collections import Counter
 
@@ -453,9 +454,23 @@ def test_checker_not_implemented_passes_through(check_a_stub):
     check_a_stub(check.merge, "merge")
 
 
-def test_lone_surrogates_are_refused(tok):
-    with pytest.raises(ValueError, match="surrogates"):
-        tok.encode("a\ud800b")
+@pytest.mark.parametrize("text, index", [("a\ud800b", 1), ("\udcff", 0), (f"The end.{EOT}Once \udfff", 26),
+                                         ("fine\nfine\n\n   x\ud83e", 15)])
+def test_lone_surrogates_are_refused_with_their_position(tok, text, index):
+    code = f"U+{ord(text[index]):04X}"
+    encoders = {"encode": tok.encode, "encode_ordinary": tok.encode_ordinary,
+                "encode_iterable": lambda t: list(tok.encode_iterable(iter([t[:5], t[5:9], t[9:]])))}
+    for name, encode in encoders.items():
+        with pytest.raises(ValueError, match=re.escape(f"lone surrogate {code} at index {index}:")) as raised:
+            encode(text)
+        assert not isinstance(raised.value, UnicodeError), name  # our message, not the codec's
+
+
+def test_surrogate_pair_and_training_text_are_refused_too(tok):
+    with pytest.raises(ValueError, match="U\\+D83E at index 1"):  # Python does not join a UTF-16 pair in a str
+        tok.encode("a\ud83e\udd8a")
+    with pytest.raises(ValueError, match="pre-token '\\\\udcff' has a lone surrogate U\\+DCFF"):
+        train_bpe(["fine", "bad\udcff"], 300)
 
 
 def test_tokens_html_shows_every_token_and_escapes(tok):

@@ -6,6 +6,7 @@ cases. Hidden checks call `run_cases` with the `reference_*` functions below and
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 
@@ -13,12 +14,12 @@ import numpy as np
 import torch
 
 from course_lib import evaluation as ev
-from course_lib import lm
+from course_lib import lm, tasks
 from course_lib.checks import Case, call_student, checker, close, fail, run_cases
 
-__all__ = ["token_nll", "perplexity", "bits_per_byte", "multiple_choice", "ngram_overlap", "reference_token_nll",
-           "reference_perplexity", "reference_bits_per_byte", "reference_multiple_choice", "reference_ngram_overlap",
-           "random_logits"]
+__all__ = ["token_nll", "perplexity", "bits_per_byte", "choice_log_likelihoods", "multiple_choice", "ngram_overlap",
+           "reference_token_nll", "reference_perplexity", "reference_bits_per_byte", "reference_choice_log_likelihoods",
+           "reference_multiple_choice", "reference_ngram_overlap", "choice_mistakes", "random_logits"]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -34,6 +35,10 @@ def reference_perplexity(token_logliks: list) -> float:
 
 def reference_bits_per_byte(token_logliks: list, texts: list[str]) -> float:
     return ev.bits_per_byte(token_logliks, texts)
+
+
+def reference_choice_log_likelihoods(model: torch.nn.Module, tokenizer, context: str, choices: list[str]) -> list[float]:
+    return ev.choice_log_likelihoods(model, tokenizer, [tasks.Item("exercise", context, tuple(choices), 0, "test", 0)])[0]
 
 
 def reference_multiple_choice(choice_logliks: list[float], choices: list[str]) -> tuple[int, int]:
@@ -133,6 +138,101 @@ def bits_per_byte(student_fn: Callable) -> None:
     ]
     run_cases("bits_per_byte", student_fn, cases, reference_bits_per_byte, compare=close(1e-6, 1e-9),
               hint="-(sum of all log-likelihoods) / (sum of len(text.encode('utf-8'))) / ln 2")
+
+
+# The classic mistakes of scoring a choice, each computed on the case at hand, so the checker can name the
+# one a wrong result matches.
+
+_SPLIT_HINT = ("encode context + choice together, once, and keep the tokens after the context's own (lm-evaluation-harness "
+               "first moves the context's trailing spaces to the front of the choice); prepend <|endoftext|>; sum "
+               "log p(token | everything before it) over the choice's tokens only")
+
+
+def _row_log_likelihoods(model: torch.nn.Module, ids: list[int]) -> torch.Tensor:
+    """log p(ids[t + 1] | ids[: t + 1]) for every t, one row through the model: float64 [len(ids) - 1]."""
+    x = torch.tensor([ids], device=lm.model_device(model))
+    with torch.no_grad():
+        return lm.token_log_likelihoods(model(x[:, :-1]), x[:, 1:])[0].double().cpu()
+
+
+def choice_mistakes(model: torch.nn.Module, tokenizer, context: str, choice: str) -> dict[str, float]:
+    """{what went wrong: the log-likelihood that mistake gives this choice}, for the checker's hints."""
+    eot = lm.end_of_text_id(tokenizer)
+    context_ids, choice_ids = ev.encode_pair(tokenizer, context, choice)
+    n = len(choice_ids)
+    scored = _row_log_likelihoods(model, [eot, *context_ids, *choice_ids])  # the last n are the choice's
+    apart = tokenizer.encode(choice)
+    separately = _row_log_likelihoods(model, [eot, *tokenizer.encode(context), *apart])[-len(apart):]
+    return {
+        "you scored the context too: sum only the log-probabilities of the choice's own tokens, the last ones":
+            scored.sum().item(),
+        "off by one: the split is one token early, so the last token of the context was scored as part of the choice":
+            scored[-n - 1:].sum().item(),
+        "off by one: the split is one token late, so the choice's first token is missing from the sum":
+            scored[-n + 1:].sum().item() if n > 1 else 0.0,
+        "you tokenized the context and the choice separately: the context's trailing space became a token of its "
+        "own and the choice lost its leading space ('blue' and ' blue' are different tokens)":
+            separately.sum().item(),
+        "the model did not read <|endoftext|> first (every story follows one in training)":
+            _row_log_likelihoods(model, [*context_ids, *choice_ids])[-n:].sum().item(),
+        "you averaged over the choice's tokens: sum them (acc_norm divides later, by characters)":
+            scored[-n:].mean().item(),
+        "the sign is flipped: return log-likelihoods (<= 0), not losses": -scored[-n:].sum().item(),
+    }
+
+
+CHOICE_TOLERANCE = close(1e-4, 1e-4)  # float32 logits, and rows batched with padding or not
+
+
+def _diagnose_choices(group: str, case: Case, student_fn: Callable) -> None:
+    """Fail with a named hint if the student's result on `case` matches a classic mistake."""
+    model, tokenizer, context, choices = case.args
+    got = call_student(group, case.label, student_fn, *copy.deepcopy(case.args))
+    expected = reference_choice_log_likelihoods(model, tokenizer, context, choices)
+    if not isinstance(got, (list, tuple)) or len(got) != len(choices):
+        fail(group, case.label, expected, got, detail=case.call_repr(group),
+             hint="return a list with one float per choice, in the order of `choices`")
+    for i, choice in enumerate(choices):
+        if CHOICE_TOLERANCE(got[i], expected[i]) is None:
+            continue
+        for hint, wrong in choice_mistakes(model, tokenizer, context, choice).items():
+            if CHOICE_TOLERANCE(wrong, expected[i]) is not None and CHOICE_TOLERANCE(got[i], wrong) is None:
+                fail(group, case.label, expected, got, detail=f"{case.call_repr(group)}: choice {i} ({choice!r})",
+                     hint=hint)
+
+
+def choice_cases() -> list[Case]:
+    """The visible cases: the story GPT and tokenizer, on short stories."""
+    model, tokenizer = _story_model_and_tokenizer()
+    story = "Tom had a red kite. He loved his red kite. One day, Tom played with his"
+    return [
+        Case("the colour of the hero's thing", (model, tokenizer, story, [" red kite", " blue kite", " red ball"])),
+        Case("the context ends with a space", (model, tokenizer, "Mia met a shy girl named Ivy. Mia and ", ["Ivy", "Ben"])),
+        Case("a choice of several words", (model, tokenizer, "Sam went to the park.", [" He said, \"I love this park!\"",
+                                                                                     " It started to rain."])),
+        Case("one choice", (model, tokenizer, "Once upon a time, there was a", [" little girl"])),
+    ]
+
+
+_STORY = []  # the story GPT and tokenizer, loaded once per kernel
+
+
+def _story_model_and_tokenizer():
+    if not _STORY:
+        from course_lib.model import load_story_model
+        from course_lib.tokenizer import load_story_tokenizer
+
+        _STORY.extend([load_story_model("cpu"), load_story_tokenizer()])
+    return tuple(_STORY)
+
+
+@checker
+def choice_log_likelihoods(student_fn: Callable, cases: list[Case] | None = None,
+                           group: str = "choice_log_likelihoods") -> None:
+    cases = choice_cases() if cases is None else cases
+    for case in cases:
+        _diagnose_choices(group, case, student_fn)
+    run_cases(group, student_fn, cases, reference_choice_log_likelihoods, compare=CHOICE_TOLERANCE, hint=_SPLIT_HINT)
 
 
 @checker

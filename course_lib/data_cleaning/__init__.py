@@ -17,8 +17,13 @@ the module that holds each:
                                        union-find
     minhash      shingle_sets, minhash_signatures, lsh_candidates: the machinery behind near_duplicates
     mixing       mix_domains           how often each kept document is used, given target weights per domain
+    quality_classifier                 a learned filter: hashed word uni/bigrams, logistic regression in torch
+                                       (imported on its own, `from course_lib.data_cleaning import
+                                       quality_classifier`, so that the rule-based stages need no torch)
     pipeline     clean_crawl           all of the above over a crawl; stage_scores, where_caught and
-                                       pii_scores judge each stage against the crawl's labels
+                                       pii_scores judge each stage against the crawl's labels;
+                 compare_training_data judges the cleaning as FineWeb did: train a small GPT on the raw
+                                       and on the cleaned text, same budget and seed, compare bits per byte
 
 Every filter returns the list of reasons it rejected a document (empty: keep), so a reader can always
 ask "why did this page go?". Bad input (malformed HTML, binary bytes, empty or huge pages) never raises:
@@ -91,6 +96,8 @@ from course_lib.data_cleaning.pii import (
     mask_pii,
 )
 from course_lib.data_cleaning.pipeline import (
+    SMALL_GPT,
+    SMALL_TRAINING,
     STAGE_TARGETS,
     STAGES,
     Document,
@@ -98,9 +105,11 @@ from course_lib.data_cleaning.pipeline import (
     StageScore,
     clean_crawl,
     clean_page,
+    compare_training_data,
     deduplicate,
     pii_scores,
     stage_scores,
+    train_small_gpt,
     where_caught,
 )
 from course_lib.data_cleaning.quality import BULLETS, ELLIPSES, GOPHER_QUALITY_RULES, STOP_WORDS, gopher_quality_reasons
@@ -142,5 +151,6 @@ __all__ = [
     "mix_domains",
     # pipeline
     "STAGES", "Document", "clean_page", "deduplicate", "clean_crawl", "STAGE_TARGETS", "StageScore",
-    "LabeledPage", "stage_scores", "where_caught", "pii_scores",
+    "LabeledPage", "stage_scores", "where_caught", "pii_scores", "SMALL_GPT", "SMALL_TRAINING", "train_small_gpt",
+    "compare_training_data",
 ]

@@ -9,8 +9,11 @@ Because every page of `course_lib.crawl` is labeled with its defect, each stage 
 classifier (`stage_scores`): precision (of the pages it removed, how many had some defect) and recall
 (of the pages with a defect it is meant to catch, how many it removed), both on the pages that reached
 it. `where_caught` shows which stage removed each kind of defect, `pii_scores` how much planted PII the
-masking found. The scores read the records through `LabeledPage`, so this module needs no import of
-the crawl (cleaning code must not depend on the generator of its test data).
+masking found. `compare_training_data` judges the pipeline as a whole, the way FineWeb judged each
+of its choices: the same small GPT (chapter 3's) trained on the raw and on the cleaned text, for the same
+number of tokens and with the same seed, and scored in bits per byte on held-out text. The scores read
+the records through `LabeledPage`, so this module needs no import of the crawl (cleaning code must not
+depend on the generator of its test data).
 """
 
 from __future__ import annotations
@@ -196,3 +199,48 @@ def pii_scores(docs: list[Document], records: Iterable[LabeledPage]) -> dict[str
                 planted[(kind, value)] -= 1
                 result[kind][2] += 1
     return {kind: tuple(v) for kind, v in result.items()}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Judging the cleaning by training on it (FineWeb's method: train small models on each version of the
+# data, with the same budget and seed, and compare them on the same held-out text).
+
+# Chapter 3's tiny GPT and its schedule: small enough to train twice in a notebook on a laptop CPU.
+SMALL_GPT = dict(block_size=64, n_layer=2, n_head=2, n_embd=64)
+SMALL_TRAINING = dict(batch_size=16, learning_rate=1e-2, min_lr=1e-3, warmup_steps=20)
+
+
+def train_small_gpt(texts: list[str], tokenizer, max_steps: int = 200, seed: int = 0, progress: bool = False):
+    """Chapter 3's tiny GPT trained on `texts` for `max_steps` steps of 16 x 64 tokens: (model, history).
+
+    The texts become one token stream, <|endoftext|> between documents (`training.encode_stories`), and
+    batches are random windows of it, so two corpora get exactly the same number of training tokens
+    (max_steps x 16 x 64) whatever their size: a run sees less than one epoch of a large corpus and
+    repeats a small one.
+    """
+    from course_lib import training  # chapter 2's loop; imported here so cleaning alone needs no torch
+    from course_lib.lm import tokenizer_size
+    from course_lib.model import GPT, GPTConfig
+    from course_lib.utils import seed_everything
+
+    seed_everything(seed)
+    model = GPT(GPTConfig(vocab_size=tokenizer_size(tokenizer), **SMALL_GPT))
+    config = training.TrainConfig(max_steps=max_steps, eval_interval=10**9, seed=seed, progress=progress, **SMALL_TRAINING)
+    history = training.train(model, training.encode_stories(texts, tokenizer), None, config)
+    return model, history
+
+
+def compare_training_data(corpora: dict[str, list[str]], eval_sets: dict[str, list[str]], tokenizer,
+                          max_steps: int = 200, seed: int = 0, progress: bool = False) -> dict[str, dict[str, float]]:
+    """Train one small GPT per corpus (same budget, same seed) and score it on every evaluation set.
+
+    Returns {corpus name: {evaluation set name: bits per byte}} (`lm.model_bits_per_byte`, pooled over
+    the set's documents). Lower is better; divide by a known floor (`stories.entropy_floor`) where one exists.
+    """
+    from course_lib.lm import model_bits_per_byte
+
+    table = {}
+    for name, texts in corpora.items():
+        model, _ = train_small_gpt(texts, tokenizer, max_steps, seed, progress)
+        table[name] = {set_name: model_bits_per_byte(model, tokenizer, set_texts) for set_name, set_texts in eval_sets.items()}
+    return table

@@ -68,11 +68,11 @@ def build_scaling_sweep() -> None:
 ASSETS = {
     "story_tokenizer": Asset(tokenizer.STORY_TOKENIZER, "the story tokenizer (chapter 1), seconds", build_story_tokenizer),
     "story_gpt": Asset(STORY_MODEL, "the story model (chapter 2), about 20 minutes on 2 idle cores", build_story_gpt),
-    "story_sft": Asset("story_sft.pt", "the SFT story model (chapter 6), about 20 minutes on 2 busy cores", build_story_sft),
+    "story_sft": Asset("story_sft.pt", "the SFT story model (chapter 6), about half an hour on 2 busy cores", build_story_sft),
     "story_preferences": Asset("story_preferences.json.gz", "the preference pairs of chapter 7 (stories sampled from "
-                               "the SFT model, labelled by r*), about 10 minutes on 2 busy cores", build_story_preferences),
+                               "the SFT model, labelled by r*), about 20 minutes on 2 busy cores", build_story_preferences),
     "story_dpo": Asset("story_dpo.pt", "the DPO policy and reward model of chapter 7 with their measurements, "
-                       "about 40 minutes on 2 busy cores", build_story_dpo),
+                       "about 20 minutes on 2 busy cores", build_story_dpo),
     "scaling_sweep": Asset("scaling_sweep.jsonl", "the compute sweep of chapter 5 (29 small GPTs), 15 to 40 minutes on 2 cores",
                            build_scaling_sweep),
 }
