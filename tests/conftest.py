@@ -1,7 +1,22 @@
 """Shared test settings."""
 
+import os
+
 import pytest
 import torch
+
+
+def _share_the_cores_between_workers() -> None:
+    """pytest-xdist runs one worker per core (see pyproject.toml). Each worker, and every notebook kernel it
+    starts (kernels inherit this environment), gets its share of the cores, so that two workers on two cores
+    do not make their threads wait for each other."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // workers)))
+
+
+_share_the_cores_between_workers()
 
 
 @pytest.fixture(autouse=True)
