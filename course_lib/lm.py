@@ -25,7 +25,7 @@ judge with them. No chapter keeps its own copy.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Protocol, runtime_checkable
 
@@ -290,6 +290,7 @@ def generate(
     seed: int = 0,
     stop_id: int | None = None,
     n_allowed: int | None = None,
+    distribution: Callable[..., torch.Tensor] | None = None,
 ) -> list[list[int]]:
     """Continue a prompt; return the new tokens of each sample (the stop token, if drawn, included).
 
@@ -299,7 +300,9 @@ def generate(
     position per token; past its context it continues on the last block_size tokens. n_allowed: draw
     only ids below it (a tokenizer may use fewer ids than the model has rows: the story tokenizer has 959
     of the model's 1024). The draws come from a private generator seeded with `seed`, so the same seed
-    gives the same samples and sampling never disturbs the global random state.
+    gives the same samples and sampling never disturbs the global random state. distribution: what turns
+    logits [B, V] into probabilities (logits, temperature, top_k, top_p); default `next_token_distribution`
+    (chapter 2 passes the student's).
     """
     device = model_device(model)
     idx = torch.as_tensor(prompt, dtype=torch.long, device=device)
@@ -312,7 +315,8 @@ def generate(
     was_training = model.training
     model.eval()
     with one_thread_on_cpu(device):
-        new_tokens = _sample_loop(next_logits, idx, max_new_tokens, temperature, top_k, top_p, generator, stop_id, n_allowed)
+        new_tokens = _sample_loop(next_logits, idx, max_new_tokens, temperature, top_k, top_p, generator, stop_id, n_allowed,
+                                  distribution or next_token_distribution)
     model.train(was_training)
     return [trim_after_stop(row, stop_id) for row in new_tokens.tolist()]
 
@@ -346,7 +350,8 @@ def _plain_next_logits(model: torch.nn.Module, idx: torch.Tensor):
 
 
 def _sample_loop(next_logits, idx: torch.Tensor, max_new_tokens: int, temperature: float, top_k: int | None,
-                 top_p: float | None, generator: torch.Generator, stop_id: int | None, n_allowed: int | None) -> torch.Tensor:
+                 top_p: float | None, generator: torch.Generator, stop_id: int | None, n_allowed: int | None,
+                 distribution: Callable[..., torch.Tensor]) -> torch.Tensor:
     """The autoregressive loop of `generate`: returns the new tokens [B, <= max_new_tokens]."""
     new_tokens = torch.empty(idx.size(0), 0, dtype=torch.long, device=idx.device)
     done = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
@@ -354,7 +359,7 @@ def _sample_loop(next_logits, idx: torch.Tensor, max_new_tokens: int, temperatur
         logits = next_logits(new_tokens).float()
         if n_allowed is not None:
             logits[:, n_allowed:] = float("-inf")
-        probs = next_token_distribution(logits, temperature, top_k, top_p)
+        probs = distribution(logits, temperature, top_k, top_p)
         token = torch.multinomial(probs, 1, generator=generator)  # [B, 1]
         new_tokens = torch.cat([new_tokens, token], dim=1)
         if stop_id is not None:
@@ -380,6 +385,7 @@ def sample_texts(
     top_k: int | None = None,
     top_p: float | None = None,
     seed: int = 0,
+    distribution: Callable[..., torch.Tensor] | None = None,
 ) -> list[str]:
     """Whole texts: start from <|endoftext|>, stop at the next one, decode (the end token left out).
 
@@ -389,5 +395,6 @@ def sample_texts(
     end_id = end_of_text_id(tokenizer)
     max_new_tokens = max_new_tokens or model_context_size(model) or 400
     n_allowed = len(tokenizer) if hasattr(tokenizer, "__len__") else None
-    samples = generate(model, [end_id], max_new_tokens, num_samples, temperature, top_k, top_p, seed, end_id, n_allowed)
+    samples = generate(model, [end_id], max_new_tokens, num_samples, temperature, top_k, top_p, seed, end_id, n_allowed,
+                       distribution)
     return [tokenizer.decode([t for t in sample if t != end_id]) for sample in samples]
