@@ -246,17 +246,31 @@ def choice_log_likelihoods(model: torch.nn.Module, tokenizer, items: Sequence, b
     return out
 
 
+TARGET_DELIMITER = " "  # what lm-evaluation-harness puts between a context and each choice
+
+
+def choice_length(choice: str) -> int:
+    """acc_norm's length of a choice: its characters without the leading space that joins it to the context.
+
+    lm-evaluation-harness scores the request (context, " " + choice) but divides by len(choice), the
+    choice as the dataset writes it: the delimiter is not part of the answer. Our items keep that space
+    in each choice (" blue boat"), so it comes off here. Characters, not tokens or bytes: the length
+    then does not depend on the tokenizer.
+    """
+    return len(choice.removeprefix(TARGET_DELIMITER))
+
+
 def multiple_choice_predictions(choice_logliks: Sequence[float], choices: Sequence[str]) -> tuple[int, int]:
     """(acc's pick, acc_norm's pick): the choice with the highest log-likelihood, and the highest per character.
 
-    acc_norm divides each choice's log-likelihood by its length in characters (lm-evaluation-harness),
-    so a long answer is not punished for having more tokens to pay for. Ties go to the first choice.
+    acc_norm divides each choice's log-likelihood by `choice_length` (lm-evaluation-harness), so a long
+    answer is not punished for having more tokens to pay for. Ties go to the first choice.
     """
     if len(choice_logliks) != len(choices) or not choices:
         raise ValueError(f"{len(choice_logliks)} log-likelihoods for {len(choices)} choices")
-    lengths = [len(c) for c in choices]
+    lengths = [choice_length(c) for c in choices]
     if min(lengths) == 0:
-        raise ValueError("a choice is empty; acc_norm cannot divide by a length of 0")
+        raise ValueError("a choice is empty (or only the leading space); acc_norm cannot divide by a length of 0")
     per_char = [ll / n for ll, n in zip(choice_logliks, lengths)]
     return argmax(choice_logliks), argmax(per_char)
 

@@ -146,70 +146,108 @@ def benchmark(n: int = TEST_SET_SIZE, split: str = "test", seed: int = 0) -> dic
 # Range: snapshots along one training run
 #
 # A benchmark on which every model is either perfect or at chance cannot rank models: all those at
-# chance tie, up to noise. Snapshots of one small GPT taken along its training run fill the range in
-# between, each with its bits per byte and its accuracy on every task. `train_run` trains them with
-# chapter 2's loop (`training.train`, keeping float16 weights from `on_step`), `save_run` writes them to
-# assets/RUN_ASSET (a few MB) and `load_run` reads them back.
+# chance tie, up to noise. Snapshots taken along one training run fill the range in between. The run is
+# the shipped story model's own recipe (`training.PRESETS["story"]`, about 20 minutes on 2 idle cores), so
+# it ends where `assets/story_gpt.pt` ends. `train_run` measures every snapshot as it is taken (bits per
+# byte on the first test stories, every task's picks) and keeps the weights of one of them, so a notebook
+# can reproduce that row live; `save_run` writes it all to assets/RUN_ASSET (about 2 MB), `load_run` reads
+# it back.
 
 RUN_ASSET = "story_gpt_run.pt"
-RUN_MODEL = dict(n_layer=2, n_head=4, n_embd=64, block_size=256)
-RUN_TRAIN = dict(batch_size=16, learning_rate=1e-2, min_lr=1e-3, warmup_steps=30)
-RUN_SNAPSHOTS = (0, 50, 100, 200, 300, 400, 550, 700)  # steps after which the weights are kept
-RUN_TRAIN_BYTES = 4_000_000
+RUN_PRESET = "story"
+RUN_SNAPSHOTS = (0, 100, 200, 300, 400, 600, 800, 1200, 1600, 2400)  # steps after which the run is measured
+RUN_TEST_STORIES = 100  # bits per byte on the first test stories (chapter 3's test texts)
 
 
 @dataclass
 class Snapshot:
-    """One kept state of the run: the model after `step` steps, having read `tokens_seen` tokens."""
+    """One measured state of the run, after `step` steps and `tokens_seen` tokens.
+
+    `results` holds each task's `evaluation.MultipleChoiceResult` on the first `TEST_SET_SIZE` items; `model` is
+    None except for the one snapshot whose weights were kept.
+    """
 
     step: int
     tokens_seen: int
-    model: torch.nn.Module
+    bits_per_byte: float
+    results: dict
+    model: torch.nn.Module | None = None
 
 
-def train_run(snapshots: tuple[int, ...] = RUN_SNAPSHOTS, train_bytes: int = RUN_TRAIN_BYTES, progress: bool = True,
-              seed: int = 0) -> dict:
-    """Train the GPT of RUN_MODEL for max(snapshots) steps on one thread; keep float16 weights at each snapshot.
+def measure_snapshot(model: GPT, tokenizer, test_texts: list[str], items: dict[str, tuple[Item, ...]]) -> dict:
+    """Bits per byte on `test_texts` and every task's picks, as plain numbers (what `save_run` stores)."""
+    from course_lib import evaluation  # evaluation imports this module
 
-    Returns what `save_run` writes: the model config, the training config, and one entry per snapshot.
+    was_training = model.training
+    model.eval()
+    out = {"bits_per_byte": evaluation.evaluate(model, tokenizer, test_texts).bits_per_byte, "tasks": {}}
+    for task, task_items_ in items.items():
+        result = evaluation.score_multiple_choice(model, tokenizer, task_items_)
+        out["tasks"][task] = {"acc_picks": result.acc_picks, "acc_norm_picks": result.acc_norm_picks,
+                              "answers": result.answers}
+    model.train(was_training)
+    return out
+
+
+def train_run(snapshots: tuple[int, ...] = RUN_SNAPSHOTS, preset: str = RUN_PRESET, train_bytes: int | None = None,
+              n_items: int = TEST_SET_SIZE, n_test_stories: int = RUN_TEST_STORIES, keep_weights_of: float = 0.6,
+              progress: bool = True, seed: int = 0) -> dict:
+    """Train `training.PRESETS[preset]` for max(snapshots) steps, measuring the model after each snapshot step.
+
+    Keeps float16 weights of the snapshot whose mean accuracy over the tasks is closest to `keep_weights_of`
+    (a model in the middle of the range). Returns what `save_run` writes.
     """
+    recipe = training.PRESETS[preset]
     tokenizer = load_story_tokenizer()
-    data = training.story_tokens("train", train_bytes, tokenizer)
+    data = training.story_tokens("train", train_bytes or recipe["train_bytes"], tokenizer)
+    test_texts = [s.text for s in stories.iter_stories("test", n_test_stories)]
+    items = benchmark(n_items)
     seed_everything(seed)
-    model = GPT(GPTConfig(vocab_size=max(STORY_VOCAB_SIZE, len(tokenizer)), **RUN_MODEL))
-    config = training.TrainConfig(max_steps=max(snapshots), eval_interval=max(snapshots), eval_batches=1,
-                                  seed=seed, progress=progress, **RUN_TRAIN)
+    model = GPT(GPTConfig(vocab_size=max(STORY_VOCAB_SIZE, len(tokenizer)), **recipe["model"]))
+    config = training.TrainConfig(**{**recipe["train"], "max_steps": max(snapshots), "eval_interval": max(snapshots),
+                                     "eval_batches": 1, "seed": seed, "progress": progress})
     tokens_per_step = config.batch_size * model.config.block_size
-    kept = []
+    measured, weights = [], {}
 
-    def keep(step: int, model: GPT) -> None:
-        if step in snapshots:  # half precision: the file stays small, and the scores barely move
-            weights = {name: value.detach().to("cpu", torch.float16, copy=True) for name, value in model.state_dict().items()}
-            kept.append({"step": step, "tokens_seen": step * tokens_per_step, "model": weights})
+    def measure(step: int, model: GPT) -> None:
+        if step in snapshots:
+            measured.append({"step": step, "tokens_seen": step * tokens_per_step,
+                             **measure_snapshot(model, tokenizer, test_texts, items)})
+            weights[step] = {name: value.detach().to("cpu", torch.float16, copy=True)
+                             for name, value in model.state_dict().items()}
 
-    keep(0, model)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the machine is shared; one thread is also what makes the run repeatable
-    try:
-        training.train(model, data, None, config, on_step=keep)
-    finally:
-        torch.set_num_threads(threads)
-    return {"config": asdict(model.config), "train": {**RUN_TRAIN, "max_steps": config.max_steps, "seed": seed,
-                                                      "train_bytes": train_bytes}, "snapshots": kept}
+    measure(0, model)
+    training.train(model, data, None, config, on_step=measure)
+    mean_acc = {m["step"]: sum(_accuracy(t["acc_picks"], t["answers"]) for t in m["tasks"].values()) / len(m["tasks"])
+                for m in measured}
+    kept = min(mean_acc, key=lambda step: abs(mean_acc[step] - keep_weights_of))
+    return {"config": asdict(model.config), "train": {"preset": preset, **asdict(config)}, "n_items": n_items,
+            "n_test_stories": n_test_stories, "snapshots": measured, "kept": {"step": kept, "model": weights[kept]}}
+
+
+def _accuracy(picks: list[int], answers: list[int]) -> float:
+    return sum(p == a for p, a in zip(picks, answers)) / len(answers)
 
 
 def load_run(path: str | Path | None = None, device: str | torch.device = "cpu") -> list[Snapshot]:
-    """The snapshots of the shipped run (or of a file `save_run` wrote), as float32 models in eval mode."""
+    """The measured snapshots of the shipped run (or of a file `save_run` wrote); the kept one has its model
+    (float32, eval mode)."""
+    from course_lib import evaluation
+
     state = torch.load(path or asset_path(RUN_ASSET), map_location="cpu", weights_only=True)
-    config = GPTConfig(**state["config"])
     out = []
     for entry in state["snapshots"]:
-        model = GPT(config)
-        model.load_state_dict({name: value.float() for name, value in entry["model"].items()})
-        out.append(Snapshot(entry["step"], entry["tokens_seen"], model.to(device).eval()))
+        results = {task: evaluation.MultipleChoiceResult([], r["acc_picks"], r["acc_norm_picks"], r["answers"])
+                   for task, r in entry["tasks"].items()}
+        model = None
+        if entry["step"] == state["kept"]["step"]:
+            model = GPT(GPTConfig(**state["config"]))
+            model.load_state_dict({name: value.float() for name, value in state["kept"]["model"].items()})
+            model = model.to(device).eval()
+        out.append(Snapshot(entry["step"], entry["tokens_seen"], entry["bits_per_byte"], results, model))
     return out
 
 
 def save_run(run: dict, path: str | Path) -> None:
-    """Write what `train_run` returned (plain tensors and numbers: `load_run` reads it with weights_only)."""
+    """Write what `train_run` returned (plain tensors, lists and numbers: `load_run` reads it with weights_only)."""
     torch.save(run, path)

@@ -221,6 +221,9 @@ def test_acc_and_acc_norm_disagree_on_constructed_cases():
     # acc_norm never prefers a shorter choice that acc ranks lower: a lower total spread over fewer characters
     assert ev.multiple_choice_predictions([-2.0, -3.0], [" playground", " zoo"]) == (0, 0)
     assert ev.multiple_choice_predictions([-2.0, -2.0], [" ab", " cd"]) == (0, 0)  # ties: the first
+    # the leading space joins the choice to the context; lm-evaluation-harness does not count it (-1/1 < -2.2/3)
+    assert ev.multiple_choice_predictions([-1.0, -2.2], [" a", " abc"]) == (0, 1)
+    assert [ev.choice_length(c) for c in (" zoo", "zoo", "  two", " café")] == [3, 3, 4, 4]
     with pytest.raises(ValueError, match="2 log-likelihoods for 3 choices"):
         ev.multiple_choice_predictions([-1.0, -2.0], ["a", "b", "c"])
 
@@ -244,7 +247,7 @@ def test_score_multiple_choice_with_a_unigram_model(byte_tok):
     lp = log_probs.double()
     short, long = 3 * lp[0].item(), lp[32].item() + 8 * lp[ord("z")].item()
     assert result.choice_logliks[0] == pytest.approx([short, long])
-    assert short > long and short / 3 < long / 9  # constructed so that the two metrics disagree
+    assert short > long and short / 2 < long / 8  # constructed so that the two metrics disagree (spaces not counted)
     assert result.acc_picks == [0, 0] and result.acc_norm_picks == [1, 1]
     assert result.acc == 0.5 and result.acc_norm == 0.5 and result.disagreements() == [0, 1]
 
@@ -386,9 +389,9 @@ def test_multiple_choice_checker_catches_mistakes():
     by_tokens = lambda ll, ch: (ev.argmax(ll), ev.argmax([v / len(c.split()) for v, c in zip(ll, ch)]))  # noqa: E731
     with pytest.raises(CheckFailed, match="characters"):
         check.multiple_choice(by_tokens)
-    stripped = lambda ll, ch: (ev.argmax(ll), ev.argmax([v / len(c.strip()) for v, c in zip(ll, ch)]))  # noqa: E731
-    with pytest.raises(CheckFailed, match="the leading space is a character too"):
-        check.multiple_choice(stripped)
+    with_space = lambda ll, ch: (ev.argmax(ll), ev.argmax([v / len(c) for v, c in zip(ll, ch)]))  # noqa: E731
+    with pytest.raises(CheckFailed, match="you counted the leading space"):
+        check.multiple_choice(with_space)
 
 
 def _scorer(mistake: str):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from course_lib import utils
-from course_lib.checks import Case, CheckFailed, close, exact, run_cases, short_repr
+from course_lib.checks import Case, CheckFailed, Mistake, close, exact, fail_on_mistake, run_cases, short_repr
 
 
 def test_seed_everything_repeats_every_generator():
@@ -136,3 +136,15 @@ def test_every_shipped_asset_has_a_builder_and_unknown_names_are_refused():
         assert (ASSETS_DIR / asset.file).exists(), f"asset {name} is registered but assets/{asset.file} is missing"
     result = run_cli("build-assets", "no_such_asset")
     assert result.returncode == 2 and "unknown asset(s) no_such_asset" in result.stderr and "story_tokenizer" in result.stderr
+
+
+def test_fail_on_mistake_names_only_a_mistake_that_differs_from_the_right_answer():
+    def crashes():
+        raise ValueError("cannot compute this mistake here")
+
+    mistakes = [Mistake(crashes, "never shown"), Mistake(2.0, "coincides with the right answer here"),
+                Mistake(lambda: -2.0, "flip the sign", name="the negated result")]
+    fail_on_mistake("f", "case", 2.0, 2.0, mistakes, close())  # right: nothing to name
+    fail_on_mistake("f", "case", 2.0, 5.0, mistakes, close())  # wrong, but no known mistake: run_cases reports it
+    with pytest.raises(CheckFailed, match="(?s)your result equals the negated result.*hint: flip the sign"):
+        fail_on_mistake("f", "case", 2.0, -2.0, mistakes, close())

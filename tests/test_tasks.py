@@ -63,14 +63,18 @@ def test_other_splits_and_errors():
         tasks.task_items("place", 0)
 
 
-def test_a_short_run_keeps_half_precision_snapshots_that_load_back(tmp_path):
-    run = tasks.train_run(snapshots=(0, 2, 3), train_bytes=30_000, progress=False)
+def test_a_short_run_is_measured_at_each_snapshot_and_keeps_one_model(tmp_path):
+    run = tasks.train_run(snapshots=(0, 2, 3), preset="tiny", train_bytes=30_000, n_items=4, n_test_stories=3,
+                          keep_weights_of=0.0, progress=False)
     assert [s["step"] for s in run["snapshots"]] == [0, 2, 3]
-    assert all(v.dtype == torch.float16 for s in run["snapshots"] for v in s["model"].values())
-    first, last = run["snapshots"][0]["model"], run["snapshots"][-1]["model"]
-    assert not torch.equal(first["wte.weight"], last["wte.weight"])  # the snapshots differ: it trained
+    first, last = run["snapshots"][0], run["snapshots"][-1]
+    assert first["bits_per_byte"] != last["bits_per_byte"]  # it trained between the snapshots
+    assert set(last["tasks"]) == set(tasks.TASKS) and all(len(t["answers"]) == 4 for t in last["tasks"].values())
+    assert all(v.dtype == torch.float16 for v in run["kept"]["model"].values())
     tasks.save_run(run, tmp_path / "run.pt")
     loaded = tasks.load_run(tmp_path / "run.pt")
-    assert [s.step for s in loaded] == [0, 2, 3] and loaded[2].tokens_seen == 3 * 16 * 256
-    assert next(loaded[1].model.parameters()).dtype == torch.float32 and not loaded[1].model.training
-
+    assert [s.step for s in loaded] == [0, 2, 3] and loaded[2].tokens_seen == 3 * 8 * 32
+    kept = [s for s in loaded if s.model is not None]
+    assert len(kept) == 1 and kept[0].step == run["kept"]["step"] and not kept[0].model.training
+    assert loaded[1].results["colour"].acc == sum(
+        p == a for p, a in zip(run["snapshots"][1]["tasks"]["colour"]["acc_picks"], run["snapshots"][1]["tasks"]["colour"]["answers"])) / 4

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 __all__ = ["CheckFailed", "Case", "run_cases", "call_student", "checker", "yours_or_ours", "exact", "close", "report",
-           "fail", "short_repr"]
+           "fail", "short_repr", "Mistake", "fail_on_mistake"]
 
 
 class CheckFailed(AssertionError):
@@ -98,6 +98,35 @@ def fail(group: str, case: str, expected: Any, got: Any, hint: str = "", detail:
     if error is not None:
         lines += student_frames(error)
     raise CheckFailed("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A typical wrong answer and the hint that fixes it (see `fail_on_mistake`)."""
+
+    wrong: Any  # the answer the mistake gives, or a function of no arguments that computes it
+    hint: str
+    name: str = ""  # when given, the report says "your result equals <name>"
+
+
+def fail_on_mistake(group: str, case: str, expected: Any, got: Any, mistakes: list[Mistake], compare: Compare,
+                    detail: str = "") -> None:
+    """If `got` is wrong and equals the answer of one of `mistakes`, fail with that mistake's hint.
+
+    Checkers call this before `run_cases`, so a student who made a classic mistake reads its name and its fix
+    rather than two lists of numbers. A mistake that gives the right answer on this case, or that cannot be
+    computed for it, is skipped: it would name a mistake the student may not have made.
+    """
+    if compare(got, expected) is None:
+        return
+    for mistake in mistakes:
+        try:
+            wrong = mistake.wrong() if callable(mistake.wrong) else mistake.wrong
+        except Exception:
+            continue
+        if compare(wrong, expected) is not None and compare(got, wrong) is None:
+            fail(group, case, expected, got, hint=mistake.hint,
+                 detail=detail or (f"your result equals {mistake.name}" if mistake.name else ""))
 
 
 def student_frames(error: BaseException, limit: int = 3) -> list[str]:

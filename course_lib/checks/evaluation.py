@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from course_lib import evaluation as ev
 from course_lib import lm, tasks
-from course_lib.checks import Case, call_student, checker, close, fail, run_cases
+from course_lib.checks import Case, Mistake, call_student, checker, close, fail, fail_on_mistake, run_cases
 
 __all__ = ["token_nll", "perplexity", "bits_per_byte", "choice_log_likelihoods", "multiple_choice", "ngram_overlap",
            "reference_token_nll", "reference_perplexity", "reference_bits_per_byte", "reference_choice_log_likelihoods",
@@ -193,12 +194,9 @@ def _diagnose_choices(group: str, case: Case, student_fn: Callable) -> None:
         fail(group, case.label, expected, got, detail=case.call_repr(group),
              hint="return a list with one float per choice, in the order of `choices`")
     for i, choice in enumerate(choices):
-        if CHOICE_TOLERANCE(got[i], expected[i]) is None:
-            continue
-        for hint, wrong in choice_mistakes(model, tokenizer, context, choice).items():
-            if CHOICE_TOLERANCE(wrong, expected[i]) is not None and CHOICE_TOLERANCE(got[i], wrong) is None:
-                fail(group, case.label, expected, got, detail=f"{case.call_repr(group)}: choice {i} ({choice!r})",
-                     hint=hint)
+        fail_on_mistake(group, case.label, expected[i], got[i],
+                        [Mistake(wrong, hint) for hint, wrong in choice_mistakes(model, tokenizer, context, choice).items()],
+                        compare=CHOICE_TOLERANCE, detail=f"{case.call_repr(group)}: choice {i} ({choice!r})")
 
 
 def choice_cases() -> list[Case]:
@@ -235,13 +233,17 @@ def choice_log_likelihoods(student_fn: Callable, cases: list[Case] | None = None
     run_cases(group, student_fn, cases, reference_choice_log_likelihoods, compare=CHOICE_TOLERANCE, hint=_SPLIT_HINT)
 
 
+def _same_picks(got: Any, expected: Sequence[int]) -> bool:
+    return isinstance(got, (tuple, list)) and tuple(got) == tuple(expected)
+
+
 @checker
 def multiple_choice(student_fn: Callable) -> None:
     cases = [
         Case("both pick the same", ([-1.0, -5.0, -3.0], [" red", " blue", " green"])),
         Case("acc takes the short choice, acc_norm the long one", ([-4.0, -6.0], [" zoo", " playground"])),
         Case("acc_norm prefers a third, longer choice", ([-3.0, -4.5, -5.0], [" park", " zoo", " playground"])),
-        Case("the leading space is a character too", ([-1.0, -2.2], [" a", " abc"])),
+        Case("the leading space is not part of the choice", ([-1.0, -2.2], [" a", " abc"])),
         Case("ties go to the first choice", ([-2.0, -2.0, -2.0], [" ab", " cd", " ef"])),
         Case("one choice", ([-7.0], [" anything"])),
     ]
@@ -254,10 +256,18 @@ def multiple_choice(student_fn: Callable) -> None:
         fail("multiple_choice", "acc takes the short choice, acc_norm the long one", (0, 1), got,
              hint="the two picks are swapped, or you minimised: pick the *largest* log-likelihood, and for acc_norm "
                   "the largest log-likelihood per character")
+    logliks, choices = cases[3].args
+    got = call_student("multiple_choice", cases[3].label, student_fn, list(logliks), list(choices))
+    others_right = all(_same_picks(call_student("multiple_choice", case.label, student_fn, *map(list, case.args)),
+                                   reference_multiple_choice(*case.args)) for k, case in enumerate(cases) if k != 3)
+    if others_right and _same_picks(got, (0, 0)):  # -1/2 > -2.2/4 with the space; -1/1 < -2.2/3 without
+        fail("multiple_choice", cases[3].label, reference_multiple_choice(logliks, choices), got,
+             hint="you counted the leading space: lm-evaluation-harness scores ' ' + choice but divides by "
+                  "len(choice), the answer without the space that joins it to the context")
     run_cases("multiple_choice", student_fn, cases, lambda *a: tuple(reference_multiple_choice(*a)),
               compare=lambda g, e: None if isinstance(g, (tuple, list)) and tuple(g) == e else "picks differ",
               hint="acc: the index of the largest log-likelihood; acc_norm: the index of the largest "
-                   "log-likelihood / len(choice) (characters, spaces included); ties go to the first")
+                   "log-likelihood / len(choice without its leading space) (characters); ties go to the first")
 
 
 @checker

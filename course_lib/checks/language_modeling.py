@@ -14,7 +14,7 @@ import torch
 
 from course_lib import lm, ngram, training
 from course_lib import model as gpt
-from course_lib.checks import Case, CheckFailed, call_student, checker, close, fail, report, run_cases
+from course_lib.checks import Case, CheckFailed, Mistake, call_student, checker, close, fail, fail_on_mistake, report, run_cases
 
 __all__ = ["bigram_counts", "causal_attention", "learning_rate", "next_token_distribution", "split_and_merge_heads",
            "block_forward", "language_model_loss", "train_step",
@@ -231,33 +231,21 @@ def step_outcome(step_fn: Callable, times: int = 1) -> Callable:
     return run
 
 
-def named_mistake(got, mistakes: dict[str, Callable[[], object]], tolerance: Callable | None = None) -> str | None:
-    """The name of the first typical mistake whose result equals `got` (None if none does)."""
-    tolerance = tolerance or close(1e-4, 1e-5)
-    for name, compute in mistakes.items():
-        try:
-            if tolerance(got, compute()) is None:
-                return name
-        except Exception:  # a mistake that cannot even be computed for this input is not the one
-            continue
-    return None
-
-
 def diagnose(group: str, case: str, student_fn: Callable, args: tuple, reference: Callable,
              mistakes: dict[str, tuple[Callable, str]]) -> None:
-    """Before the cases: if the student's result on `args` is exactly a known mistake, say which one."""
+    """Before the cases: if the student's result on `args` is exactly a known mistake, say which one.
+
+    `mistakes` maps a mistake's name to (a function computing what it gives on `args`, its hint).
+    """
     try:
         got = student_fn(*copy.deepcopy(args))
     except NotImplementedError:
         raise
     except Exception:
         return  # run_cases reports the exception with the student's line
-    expected = reference(*copy.deepcopy(args))
-    if close(1e-4, 1e-5)(got, expected) is None:
-        return
-    name = named_mistake(got, {name: (lambda f=f: f(*copy.deepcopy(args))) for name, (f, _) in mistakes.items()})
-    if name is not None:
-        fail(group, case, expected, got, hint=mistakes[name][1], detail=f"your result equals {name}")
+    fail_on_mistake(group, case, reference(*copy.deepcopy(args)), got,
+                    [Mistake(lambda f=f: f(*copy.deepcopy(args)), hint, name) for name, (f, hint) in mistakes.items()],
+                    compare=close(1e-4, 1e-5))
 
 
 @checker

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from course_lib import scaling
-from course_lib.checks import Case, call_student, checker, close, fail, report, run_cases, short_repr
+from course_lib.checks import Case, Mistake, call_student, checker, close, fail, fail_on_mistake, report, run_cases, short_repr
 from course_lib.model import GPT, GPTConfig
 
 __all__ = ["training_flops", "fit_parabola", "fit_power_law", "huber_objective", "fit_law", "compute_optimal",
@@ -94,15 +94,7 @@ def _pair(got) -> tuple[float, float] | None:
     return (values[0], values[1]) if len(values) == 2 else None
 
 
-def _matches(got: tuple[float, float] | None, wrong: tuple[float, float], rtol: float = 1e-6) -> bool:
-    return got is not None and all(math.isclose(g, w, rel_tol=rtol, abs_tol=1e-12) for g, w in zip(got, wrong))
-
-
-def _name_pair_mistake(group: str, case: str, got, expected, mistakes: list) -> None:
-    """Fail with the hint of the first known wrong (x, y) answer that `got` matches; pass otherwise."""
-    for wrong, hint in mistakes:
-        if _matches(got, wrong):
-            fail(group, case, expected, got, hint=hint)
+PAIR = close(1e-6, 1e-12)  # a pair of floats (x, y) from a closed-form answer
 
 
 def law_compare(got, expected) -> str | None:
@@ -173,12 +165,12 @@ def fit_parabola(student_fn: Callable) -> None:
     expected = reference_fit_parabola(log_n, loss)
     c2, c1, c0 = np.polyfit(log_n, loss, 2)
     mistakes = [
-        ((float(log_n[2]), float(loss[2])), "you returned the best measured point; fit the parabola and return its vertex"),
-        ((math.exp(expected[0]), expected[1]), "return log N_opt (the vertex in log N), not N_opt"),
-        ((float(c1 / (2 * c2)), expected[1]), "the vertex of c2 x^2 + c1 x + c0 is at x = -c1 / (2 c2): check the sign"),
-        ((expected[0], float(c0)), "the loss at the vertex is the parabola's value there, c0 - c1^2 / (4 c2), not c0"),
+        Mistake((float(log_n[2]), float(loss[2])), "you returned the best measured point; fit the parabola and return its vertex"),
+        Mistake((math.exp(expected[0]), expected[1]), "return log N_opt (the vertex in log N), not N_opt"),
+        Mistake((float(c1 / (2 * c2)), expected[1]), "the vertex of c2 x^2 + c1 x + c0 is at x = -c1 / (2 c2): check the sign"),
+        Mistake((expected[0], float(c0)), "the loss at the vertex is the parabola's value there, c0 - c1^2 / (4 c2), not c0"),
     ]
-    _name_pair_mistake("fit_parabola", "five sizes", got, expected, mistakes)
+    fail_on_mistake("fit_parabola", "five sizes", expected, got, mistakes, PAIR)
     rng = np.random.default_rng(5)
     x7 = np.linspace(9.0, 13.0, 7)
     cases = [
@@ -198,11 +190,11 @@ def fit_power_law(student_fn: Callable) -> None:
     got = _pair(call_student("fit_power_law", "N_opt = 0.1 C^0.5", student_fn, flops, n_opt))
     expected = reference_fit_power_law(flops, n_opt)
     mistakes = [
-        ((0.5, 0.1), "return (k, p) in that order: the coefficient first, then the exponent"),
-        ((math.log(0.1), 0.5), "k is exp(intercept): the intercept of the line in log-log space is log k"),
-        ((math.log10(0.1), 0.5), "k is the coefficient itself, not its logarithm"),
+        Mistake((0.5, 0.1), "return (k, p) in that order: the coefficient first, then the exponent"),
+        Mistake((math.log(0.1), 0.5), "k is exp(intercept): the intercept of the line in log-log space is log k"),
+        Mistake((math.log10(0.1), 0.5), "k is the coefficient itself, not its logarithm"),
     ]
-    _name_pair_mistake("fit_power_law", "N_opt = 0.1 C^0.5", got, expected, mistakes)
+    fail_on_mistake("fit_power_law", "N_opt = 0.1 C^0.5", expected, got, mistakes, PAIR)
     rng = np.random.default_rng(3)
     x = np.geomspace(1e10, 1e13, 6)
     cases = [
@@ -301,11 +293,11 @@ def compute_optimal(student_fn: Callable) -> None:
     a, b = law["beta"] / (law["alpha"] + law["beta"]), law["alpha"] / (law["alpha"] + law["beta"])
     g = (law["alpha"] * law["A"] / (law["beta"] * law["B"])) ** (1 / (law["alpha"] + law["beta"]))
     mistakes = [
-        (no_six, "C = 6 N D: use C / 6, not C, in the formulas"),
-        ((g * (budget / 6) ** b, (budget / 6) ** a / g), "the exponents are swapped: N_opt grows as C^(beta / (alpha + beta))"),
-        ((expected[1], expected[0]), "return (N_opt, D_opt) in that order"),
+        Mistake(no_six, "C = 6 N D: use C / 6, not C, in the formulas"),
+        Mistake((g * (budget / 6) ** b, (budget / 6) ** a / g), "the exponents are swapped: N_opt grows as C^(beta / (alpha + beta))"),
+        Mistake((expected[1], expected[0]), "return (N_opt, D_opt) in that order"),
     ]
-    _name_pair_mistake("compute_optimal", "Chinchilla's budget, Besiroglu's law", got, expected, mistakes)
+    fail_on_mistake("compute_optimal", "Chinchilla's budget, Besiroglu's law", expected, got, mistakes, PAIR)
     if got is not None and not math.isclose(6 * got[0] * got[1], budget, rel_tol=1e-6):
         fail("compute_optimal", "Chinchilla's budget, Besiroglu's law", expected, got,
              hint=f"the pair must spend the budget: 6 N D = C, yours spends {6 * got[0] * got[1] / budget:.3g} C")

@@ -9,15 +9,17 @@ Hidden checks call `run_cases` with the `reference_*` functions below and cases 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 
-from course_lib import instructions, sft, stories
-from course_lib.checks import Case, checker, close, run_cases
+from course_lib import instructions, self_training, sft, stories
+from course_lib.checks import Case, Mistake, call_student, checker, close, exact, fail, fail_on_mistake, run_cases, short_repr
 from course_lib.model import GPT, GPTConfig
 
 __all__ = ["format_chat_ids", "masked_cross_entropy", "collate_batch", "sft_step", "check_constraints",
-           "reference_format_chat_ids", "reference_masked_cross_entropy", "reference_collate_batch",
+           "keep_verified", "reference_keep_verified", "kept_positions", "keep_verified_mistakes", "keep_verified_cases",
+           "positions_of", "reference_format_chat_ids", "reference_masked_cross_entropy", "reference_collate_batch",
            "reference_sft_step", "reference_check_constraints", "compare_ids_and_mask", "compare_batch",
            "step_outcome", "tiny_model_and_optimizer", "random_batch", "conversation"]
 
@@ -238,3 +240,75 @@ def check_constraints(student_fn: Callable) -> None:
               hint="parsed = stories.score(text); if not parsed.ok every check is False; else compare parsed.facts "
                    "(hero name and kind, colour, thing) with the target, and 'lose' in parsed.facts['events']")
 
+
+
+# ----------------------------------------------------------------------------------------------------
+# Self-training: the verifier as a filter of the model's own answers
+
+
+def reference_keep_verified(requests, answers, max_per_request: int = 1) -> list:
+    return self_training.keep_verified(requests, answers, max_per_request)
+
+
+def kept_positions(kept, requests, answers) -> list:
+    """Each kept example as (request number, answer number) in the case's lists, so that a report reads
+    `[(0, 0), (2, 1)]`; anything that is not one of the case's answers to its request, as it came."""
+    out = []
+    for example in kept if isinstance(kept, (list, tuple)) else [kept]:
+        where = next(((i, j) for i, (request, row) in enumerate(zip(requests, answers)) for j, answer in enumerate(row)
+                      if isinstance(example, instructions.Example) and example.prompt == request.prompt
+                      and example.response == answer), None)
+        out.append(where if where is not None else short_repr(example, 60))
+    return out
+
+
+def keep_verified_cases() -> list[Case]:
+    requests = instructions.held_out("writing", 4)
+    good = [r.response for r in requests]
+    half = good[0][: len(good[0]) // 2]
+    return [
+        Case("one answer each, some wrong", (requests[:3], [[good[0]], [half], [good[0]]], 1)),
+        Case("a repeated answer counts once", (requests[:2], [[good[0], good[0]], [good[1]]], 3)),
+        Case("at most max_per_request, the first ones", (requests[3:], [[good[3], half, good[3] + "\n", good[3] + " "]], 2)),
+        Case("nothing passes", (requests[:2], [["I cannot write that story."], []], 1)),
+        Case("several requests, several answers", (requests, [[half, good[0]], [good[1], good[1]], [good[0]], [good[3]]], 2)),
+    ]
+
+
+def keep_verified_mistakes(requests, answers, cap: int) -> list[Mistake]:
+    """Where the usual wrong filters' examples sit, each with the hint that fixes it."""
+    def kept(rows):
+        return kept_positions([replace(r, response=a) for r, row in zip(requests, rows) for a in row], requests, answers)
+
+    accepted = [[a for a in row if instructions.verify(r, a).ok] for r, row in zip(requests, answers)]
+    return [
+        Mistake(lambda: kept([row[:cap] for row in accepted]),
+                "a repeat of an answer already kept is dropped, and does not count towards max_per_request"),
+        Mistake(lambda: kept([list(dict.fromkeys(row)) for row in accepted]),
+                "keep at most max_per_request accepted answers for each request (the first ones)"),
+        Mistake(lambda: kept(accepted), "drop repeated answers, and keep at most max_per_request per request"),
+        Mistake(lambda: kept(answers), "keep only the answers that instructions.verify(request, answer).ok accepts"),
+    ]
+
+
+def positions_of(keep_fn: Callable) -> Callable:
+    """keep_fn's result on a case, as `kept_positions`."""
+    return lambda requests, answers, cap: kept_positions(keep_fn(requests, answers, cap), requests, answers)
+
+
+@checker
+def keep_verified(student_fn: Callable) -> None:
+    cases = keep_verified_cases()
+    got = call_student("keep_verified", cases[0].label, student_fn, *cases[0].args)
+    if not isinstance(got, list) or not all(isinstance(e, instructions.Example) for e in got):
+        fail("keep_verified", cases[0].label, "a list of instructions.Example", got,
+             hint="return training examples: dataclasses.replace(request, response=answer) for each kept answer")
+    for case in cases:
+        got = call_student("keep_verified", case.label, positions_of(student_fn), *case.args)
+        fail_on_mistake("keep_verified", case.label, positions_of(reference_keep_verified)(*case.args), got,
+                        keep_verified_mistakes(*case.args), compare=exact,
+                        detail="(request number, answer number) of each kept example")
+    run_cases("keep_verified", positions_of(student_fn), cases, positions_of(reference_keep_verified),
+              hint="for each request and its list of answers: keep an answer if instructions.verify(request, answer).ok, "
+                   "it is not already kept for that request, and fewer than max_per_request are kept; return "
+                   "dataclasses.replace(request, response=answer) for each")

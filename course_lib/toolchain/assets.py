@@ -6,11 +6,14 @@ or a chapter's code knows which command brings the assets back in line.
 
     story_tokenizer   chapter 1's byte-level BPE trained on the story corpus (seconds)
     story_gpt         chapter 2's story model, 4 layers, width 128 (about 20 minutes on 2 idle cores)
-    story_sft         chapter 6's SFT model; story_preferences, story_dpo: chapter 7's pairs and DPO policy
+    story_gpt_run     chapter 3: the story model's training run, measured along the way (the benchmark's range)
+    story_sft         chapter 6's SFT model; story_self_training: its rounds of self-training
+                      story_preferences, story_dpo: chapter 7's pairs and DPO policy
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +60,19 @@ def build_story_dpo() -> None:
     dpo.main(["--out", str(ASSETS_DIR / dpo.DPO_MODEL), "--summary", str(ASSETS_DIR / dpo.DPO_MEASUREMENTS)])
 
 
+def build_story_gpt_run() -> None:
+    from course_lib import tasks  # chapter 3: the story model's training run, measured at snapshots
+
+    tasks.save_run(tasks.train_run(), ASSETS_DIR / tasks.RUN_ASSET)
+
+
+def build_story_self_training() -> None:
+    from course_lib import self_training  # chapter 6: rounds of self-training, filtered by the verifier or not
+
+    path = ASSETS_DIR / self_training.SELF_TRAINING_ASSET
+    path.write_text(json.dumps(self_training.build(), indent=1) + "\n")
+
+
 def build_scaling_sweep() -> None:
     from course_lib import scaling  # chapter 5
 
@@ -68,7 +84,11 @@ def build_scaling_sweep() -> None:
 ASSETS = {
     "story_tokenizer": Asset(tokenizer.STORY_TOKENIZER, "the story tokenizer (chapter 1), seconds", build_story_tokenizer),
     "story_gpt": Asset(STORY_MODEL, "the story model (chapter 2), about 20 minutes on 2 idle cores", build_story_gpt),
+    "story_gpt_run": Asset("story_gpt_run.pt", "the story model's recipe rerun, measured at 10 snapshots (chapter 3), about 30 minutes "
+                           "on 2 idle cores", build_story_gpt_run),
     "story_sft": Asset("story_sft.pt", "the SFT story model (chapter 6), about half an hour on 2 busy cores", build_story_sft),
+    "story_self_training": Asset("story_self_training.json", "four rounds of self-training from the SFT model, filtered "
+                                 "by the verifier and not (chapter 6), about 7 minutes on 2 idle cores", build_story_self_training),
     "story_preferences": Asset("story_preferences.json.gz", "the preference pairs of chapter 7 (stories sampled from "
                                "the SFT model, labelled by r*), about 20 minutes on 2 busy cores", build_story_preferences),
     "story_dpo": Asset("story_dpo.pt", "the DPO policy and reward model of chapter 7 with their measurements, "
