@@ -114,6 +114,7 @@ def test_untouched_release_gets_zero_with_not_implemented(graded):
     assert report.score == 0 and report.max_score == 7
     assert set(status(report).values()) == {"not implemented"}
     assert all("NotImplementedError" in e.message and "Replace the" in e.hint for e in report.exercises)
+    assert not any("outside the exercise cells" in w for w in report.warnings)  # the self-grading cell is the release's
 
 
 def test_one_exercise_solved_gives_exactly_its_points(graded):

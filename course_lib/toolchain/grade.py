@@ -28,6 +28,7 @@ from ..utils import SOLUTIONS_DIR
 from . import sandbox
 from .merge import indexed, merge
 from .notebook_files import read
+from .release import SELF_GRADE_CELL_ID
 from .report import ExerciseResult, ExerciseStatus, Report, ReportStatus, summary_text, write_gradebook, write_report
 from .roles import cell_roles, exercise_of, exercises, is_hidden_check
 from .run import Limits, run_nbval
@@ -197,7 +198,8 @@ def _grade_into(report: Report, path: Path, solutions_dir: Path, limits: Limits,
         results[exercise_id].message = "Your code stopped the Python kernel; this exercise was left out of the re-run."
         results[exercise_id].hint = HINTS[ExerciseStatus.CRASHED]
     report.exercises = list(results.values())
-    extra = sum(1 for c in submission.cells if c.cell_type == "code" and not exercise_of(c) and c.source.strip()) - \
+    extra = sum(1 for c in submission.cells if c.cell_type == "code" and not exercise_of(c) and c.source.strip()
+                and c.get("id") != SELF_GRADE_CELL_ID) - \
         sum(1 for c in solution.cells if c.cell_type == "code" and not exercise_of(c) and not is_hidden_check(c))
     if extra > 0:
         report.warnings.append(f"{extra} code cell(s) of yours outside the exercise cells were not graded: "

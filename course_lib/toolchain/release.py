@@ -98,6 +98,7 @@ def stamp_chapter(nb, chapter: str) -> None:
     nb.metadata["course"] = {"chapter": chapter}
 
 
+SELF_GRADE_CELL_ID = "self-grade"  # the grader knows this cell is the release's own, not the student's
 SELF_GRADE_TEXT = """## Grade yourself
 
 Save the notebook, then run the cell below and press its button: it grades this notebook exactly as your
@@ -114,7 +115,7 @@ def add_self_grade_cell(nb, chapter: str) -> None:
     name = f"{chapter}.ipynb"
     nb.cells.append(new_markdown_cell(SELF_GRADE_TEXT.format(name=name), id="self-grade-text"))
     nb.cells.append(new_code_cell(f"from course_lib.toolchain.self_grade import self_grade\n\nself_grade({name!r})",
-                                  id="self-grade"))
+                                  id=SELF_GRADE_CELL_ID))
 
 
 STEPS: tuple[Callable[[object], None], ...] = (
