@@ -355,6 +355,39 @@ def best_of_n_curve(proxy: torch.Tensor, true: torch.Tensor, ns: Sequence[int]) 
     return out
 
 
+def pair_agreement(judge: torch.Tensor, truth: torch.Tensor, keep: torch.Tensor | None = None) -> tuple[int, int]:
+    """How often a judge orders two answers to one prompt as the true reward does: (agreements, pairs).
+
+    judge, truth: [P, N] scores of N answers to each of P prompts. A pair is two answers i < j to the same
+    prompt whose true rewards differ (and keep[p, i, j] is True, if a mask [P, N, N] is given); it agrees
+    when the judge's scores differ in the same direction (a tie of the judge does not agree).
+    """
+    if judge.dim() != 2 or judge.shape != truth.shape:
+        raise ValueError(f"judge and truth must both have shape [P, N], got {tuple(judge.shape)} and {tuple(truth.shape)}")
+    true_order = torch.sign(truth[:, :, None] - truth[:, None, :])
+    judge_order = torch.sign(judge[:, :, None] - judge[:, None, :])
+    pairs = torch.ones_like(true_order, dtype=torch.bool).triu(1) & (true_order != 0)
+    if keep is not None:
+        pairs &= keep.bool()
+    return int((pairs & (judge_order == true_order)).sum()), int(pairs.sum())
+
+
+def reward_bands(truth: torch.Tensor) -> torch.Tensor:
+    """Which part of r* a story earned: 0 not a valid story, 1 valid, 2 valid and does what was asked; [P, N]."""
+    return (truth >= preferences.VALID_REWARD).long() + (truth >= preferences.VALID_REWARD + preferences.FULFILLED_REWARD).long()
+
+
+def pair_kinds(truth: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Masks [P, N, N] of the kinds of pairs, by what separates the two stories under r*.
+
+    Within a band, r* differs only by the brevity bonus: the shorter story is better and nothing else.
+    """
+    band = reward_bands(truth)
+    low, high = torch.minimum(band[:, :, None], band[:, None, :]), torch.maximum(band[:, :, None], band[:, None, :])
+    return {"does what was asked vs. not": (high == 2) & (low < 2), "a valid story vs. not": (high == 1) & (low == 0),
+            "same band: only the length differs": (high == low) & (high > 0)}
+
+
 def optimal_policy(rewards: torch.Tensor, beta: float) -> tuple[float, float]:
     """Expected reward and KL to the reference of π* ∝ π_ref·exp(r/β), from reference samples rewards [P, N].
 

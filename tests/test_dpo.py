@@ -284,3 +284,47 @@ def test_unsolved_exercise_prints_one_line(capsys):
 
     check.dpo_loss(stub)
     assert capsys.readouterr().out.strip() == "dpo_loss: not implemented yet"
+
+
+# ----------------------------------------------------------------------------------------------------
+# The reward model as a judge: pair agreement against r*, by kind of pair
+
+
+def test_pair_agreement_by_hand_and_by_kind():
+    truth = torch.tensor([[0.0, 3.5, 1.2, 3.1]])  # invalid, fulfilled (short), valid, fulfilled (long)
+    judge = torch.tensor([[-1.0, 2.0, 0.5, 2.5]])  # right on every pair but the two fulfilled ones
+    assert dpo.pair_agreement(judge, truth) == (5, 6)
+    kinds = dpo.pair_kinds(truth)
+    assert [dpo.pair_agreement(judge, truth, kinds[k]) for k in kinds] == [(4, 4), (1, 1), (0, 1)]
+    assert dpo.reward_bands(truth).tolist() == [[0, 2, 1, 2]]
+    assert dpo.pair_agreement(torch.zeros(1, 4), truth) == (0, 6)  # a judge that ties everything agrees on nothing
+    with pytest.raises(ValueError, match="shape"):
+        dpo.pair_agreement(judge, truth[:, :3])
+
+
+def _double_counted(judge, truth, keep=None):
+    t, j = truth[:, :, None] - truth[:, None, :], judge[:, :, None] - judge[:, None, :]
+    pairs = (t != 0) & (torch.ones_like(t, dtype=torch.bool) if keep is None else keep)
+    return int((pairs & (torch.sign(j) == torch.sign(t))).sum()), int(pairs.sum())
+
+
+def _ties_agree(judge, truth, keep=None):
+    t, j = truth[:, :, None] - truth[:, None, :], judge[:, :, None] - judge[:, None, :]
+    pairs = torch.ones_like(t, dtype=torch.bool).triu(1) & (t != 0) & (torch.ones_like(t, dtype=torch.bool) if keep is None else keep)
+    return int((pairs & (j * t >= 0)).sum()), int(pairs.sum())
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (_double_counted, "each pair counts once"),
+    (_ties_agree, "a tie of the judge"),
+    (lambda judge, truth, keep=None: dpo.pair_agreement(judge, truth), "count only the pairs the mask keeps"),
+    (lambda judge, truth, keep=None: torch.tensor(dpo.pair_agreement(judge, truth, keep)), "tuple of two ints"),
+])
+def test_the_pair_agreement_checker_names_the_mistake(wrong, message, capsys):
+    from course_lib.checks import CheckFailed
+    from course_lib.checks import dpo as check
+
+    check.pair_agreement(dpo.pair_agreement)
+    assert "pair_agreement: 5/5 cases passed" in capsys.readouterr().out
+    with pytest.raises(CheckFailed, match=message):
+        check.pair_agreement(wrong)

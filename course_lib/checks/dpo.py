@@ -13,12 +13,13 @@ from collections.abc import Callable
 import torch
 
 from course_lib import dpo
-from course_lib.checks import Case, checker, close, run_cases
+from course_lib.checks import Case, Mistake, call_student, checker, close, exact, fail, fail_on_mistake, run_cases
 
 __all__ = ["sequence_log_probs", "dpo_loss", "reward_metrics", "bradley_terry_loss", "best_of_n",
            "reference_sequence_log_probs", "reference_dpo_loss", "reference_reward_metrics",
            "reference_bradley_terry_loss", "reference_best_of_n", "compare_metrics", "compare_per_pair",
-           "random_logits_and_labels", "random_logps"]
+           "random_logits_and_labels", "random_logps",
+           "pair_agreement", "reference_pair_agreement", "pair_agreement_cases"]
 
 REWARD_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies")
 
@@ -170,3 +171,59 @@ def best_of_n(student_fn: Callable) -> None:
     ]
     run_cases("best_of_n", student_fn, cases, reference_best_of_n, compare=close(0, 0),
               hint="for each prompt (row), the index of the HIGHEST score among its n candidates (argmax over dim 1); shape [P]")
+
+
+# ----------------------------------------------------------------------------------------------------
+# A judge held against the true reward
+
+
+def reference_pair_agreement(judge: torch.Tensor, truth: torch.Tensor, keep: torch.Tensor | None = None) -> tuple[int, int]:
+    return dpo.pair_agreement(judge, truth, keep)
+
+
+def pair_agreement_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(91)
+    truth = torch.tensor([[0.0, 3.5, 1.2, 3.1], [3.4, 3.4, 0.0, 1.5]])
+    judge = torch.tensor([[-1.0, 2.0, 0.5, 2.5], [1.0, 0.0, 0.0, -2.0]])
+    ties = torch.tensor([[1.0, 1.0, 2.0], [0.0, 0.0, 0.0]])
+    return [
+        Case("two prompts, four answers each", (judge, truth)),
+        Case("the judge ties: not an agreement", (ties, torch.tensor([[0.0, 1.0, 2.0], [1.0, 2.0, 3.0]]))),
+        Case("a mask keeps some pairs", (judge, truth, dpo.pair_kinds(truth)["same band: only the length differs"])),
+        Case("one answer per prompt: no pairs", (torch.randn(3, 1, generator=g), torch.randn(3, 1, generator=g))),
+        Case("random scores, 8 answers", (torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g).round())),
+    ]
+
+
+def _pair_mistakes(judge, truth, keep=None) -> list[Mistake]:
+    t, j = truth[:, :, None] - truth[:, None, :], judge[:, :, None] - judge[:, None, :]
+    kept = torch.ones_like(t, dtype=torch.bool) if keep is None else keep.bool()
+    upper = torch.ones_like(t, dtype=torch.bool).triu(1) & kept
+
+    def count(pairs, agree):
+        return int((pairs & agree).sum()), int(pairs.sum())
+
+    same = torch.sign(j) == torch.sign(t)
+    return [
+        Mistake(lambda: count(kept & (t != 0) & ~torch.eye(t.size(1), dtype=torch.bool), same),
+                "each pair counts once: take i < j only (the pair (j, i) is the same pair, the other way round)"),
+        Mistake(lambda: count(upper, same), "a pair whose true rewards are equal has no right order: leave it out"),
+        Mistake(lambda: count(upper & (t != 0), (j * t) >= 0),
+                "a tie of the judge (equal scores) does not agree: the judge did not order the pair"),
+        Mistake(lambda: count(torch.ones_like(upper).triu(1) & (t != 0), same), "count only the pairs the mask keeps"),
+    ]
+
+
+@checker
+def pair_agreement(student_fn: Callable) -> None:
+    cases = pair_agreement_cases()
+    for case in cases:
+        got = call_student("pair_agreement", case.label, student_fn, *case.args)
+        if not (isinstance(got, tuple) and len(got) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in got)):
+            fail("pair_agreement", case.label, reference_pair_agreement(*case.args), got,
+                 hint="return a tuple of two ints (agreements, pairs): int(tensor.sum()) makes an int of a count")
+        fail_on_mistake("pair_agreement", case.label, reference_pair_agreement(*case.args), got, _pair_mistakes(*case.args),
+                        compare=exact, detail="(agreements, pairs)")
+    run_cases("pair_agreement", student_fn, cases, reference_pair_agreement,
+              hint="pairs: i < j of the same prompt with truth[p, i] != truth[p, j] (and keep[p, i, j]); agreement: "
+                   "sign(judge[p, i] - judge[p, j]) == sign(truth[p, i] - truth[p, j])")
