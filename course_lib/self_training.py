@@ -98,7 +98,7 @@ def diversity(texts: Sequence[str]) -> dict:
     places = place_counts(texts)
     n_places = sum(places.values())
     corpus, index = Counter(), 0
-    while sum(corpus.values()) < n_places:
+    while corpus.total() < n_places:
         corpus.update(stories.story("test", index).facts["places"])
         index += 1
     return {"distinct": len(set(texts)), "n": len(texts), "place_entropy": entropy_bits(places),
