@@ -8,13 +8,19 @@
                   did the reader choose?") whose two logits are the implicit rewards β·log(π/π_ref), so
                   `DPOObjective` returns those logits [B, 2] and the loop's cross-entropy against class 0 (the
                   chosen one) is exactly the DPO loss. The frozen reference lives inside the objective.
-    reward model  `RewardModel`: the SFT model with a scalar head read at the response's last token, trained
-                  with the Bradley–Terry loss −log σ(r(y_w) − r(y_l)) through the same loop (`RewardObjective`)
+    two rounds    the shipped policy: round 1 from the SFT model on the shipped pairs; round 2 from round 1 on
+                  pairs of round 1's own stories (on-policy, `on_policy_pairs`), with round 1 as the reference
+    reward model  `RewardModel`: the SFT model with a head read at the response's last token and a per-token
+                  error head (the worst token counts), trained with the Bradley–Terry loss
+                  −log σ(r(y_w) − r(y_l)) through the same loop (`RewardObjective`)
     best-of-n     `best_of_n`: draw n answers, keep the one a reward scores highest (no training at all)
     exact optimum `optimal_policy`: the best any method can do at a given β, from reference samples
+    judges        `pair_agreement` with r*, by kind of pair (`pair_kinds`); `likelihood_judges`, judges made from
+                  a language model alone; a policy tuned on pairs labelled by a reward model (`judged_pairs`)
 
-`python -m course_lib build-assets story_dpo` trains the shipped policy and reward model from the pair set
-(`course_lib.preferences`) and measures them (assets/story_dpo.pt, assets/story_dpo.json.gz).
+`python -m course_lib build-assets story_dpo` trains the shipped policy, two reward models, a policy tuned against
+one of them and a β sweep from the pair set (`course_lib.preferences`), and measures them all (assets/story_dpo.pt,
+assets/story_dpo.json.gz).
 """
 
 from __future__ import annotations
@@ -46,11 +52,8 @@ DPO_MEASUREMENTS = "story_dpo.json.gz"
 # Log-probability of a response given its prompt
 
 
-def sequence_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Σ_t log p(labels[b, t]) over the positions whose label is not -100: logits [B, T, V], labels [B, T] -> [B].
-
-    A sum, not a mean: log π(y | x) of the whole response, which is what the DPO loss compares.
-    """
+def token_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """log p(labels[b, t]) at every position, 0 where the label is -100: logits [B, T, V], labels [B, T] -> [B, T]."""
     if logits.dim() != 3 or labels.shape != logits.shape[:2]:
         raise ValueError(f"logits [B, T, V] and labels [B, T] do not match: {tuple(logits.shape)} and {tuple(labels.shape)}")
     mask = labels != IGNORE_INDEX
@@ -59,7 +62,15 @@ def sequence_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tens
         raise ValueError(f"rows {empty} have no response token (every label is -100): log π(response) is undefined")
     log_probs = torch.log_softmax(logits.float(), dim=-1)
     picked = log_probs.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # -100 -> 0 only to index
-    return torch.where(mask, picked, torch.zeros_like(picked)).sum(dim=1)
+    return torch.where(mask, picked, torch.zeros_like(picked))
+
+
+def sequence_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Σ_t log p(labels[b, t]) over the positions whose label is not -100: logits [B, T, V], labels [B, T] -> [B].
+
+    A sum, not a mean: log π(y | x) of the whole response, which is what the DPO loss compares.
+    """
+    return token_log_probs(logits, labels).sum(dim=1)
 
 
 def response_log_probs(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -265,26 +276,43 @@ def hidden_states(model: GPT, idx: torch.Tensor) -> torch.Tensor:
 
 
 class RewardModel(nn.Module):
-    """r(prompt, response): a GPT body and a linear head read at the last response position.
+    """r(prompt, response): a GPT body with two linear heads, one for the whole answer and one for its worst token.
 
-    forward(inputs, labels [B, T]) -> rewards [B]; the last position whose label is not -100 has read the
-    whole response (it predicts its <|end|>), so its hidden state sums up everything the head may judge.
+        r = head(h_last) − max_t e_t,    e_t = error(h_t) − surprise · log π(y_t | prompt, y_<t)
+
+    forward(inputs, labels [B, T]) -> rewards [B]. The last response position has read the whole answer
+    (it predicts its <|end|>): its head can judge what the request asked and the length. But one sentence
+    that breaks the grammar makes a story invalid wherever it stands, and a head read at one position
+    learns to notice that slowly; so every response token t also gets an error score e_t, and the worst
+    one is subtracted. e_t starts as the body's own surprise at the token written there (−log π, from the
+    same forward pass): the least likely token is where a story goes wrong. Both linear heads start at
+    zero, so the first reward is the log-probability of the least likely token of the response.
+    worst_token=False keeps only the first head (r = head(h_last), starting at 0): the usual reward model.
     """
 
-    def __init__(self, body: GPT):
+    def __init__(self, body: GPT, worst_token: bool = True):
         super().__init__()
-        self.body, self.config = body, body.config
+        self.body, self.config, self.worst_token = body, body.config, worst_token
         self.head = nn.Linear(body.config.n_embd, 1)
-        nn.init.zeros_(self.head.weight)  # every response starts at reward 0: the first loss is ln 2
-        nn.init.zeros_(self.head.bias)
+        self.error = nn.Linear(body.config.n_embd, 1)
+        self.surprise = nn.Parameter(torch.ones(()), requires_grad=worst_token)
+        for layer in (self.head, self.error):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        self.error.requires_grad_(worst_token)
 
     def forward(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         mask = labels != IGNORE_INDEX
         if not mask.any(dim=1).all():
             raise ValueError("a row has no response token (every label is -100): there is nothing to score")
+        hidden = hidden_states(self.body, inputs)  # [B, T, C]
         last = (mask * torch.arange(mask.size(1), device=mask.device)).argmax(dim=1)  # the last response position
-        hidden = hidden_states(self.body, inputs)[torch.arange(inputs.size(0), device=inputs.device), last]
-        return self.head(hidden).squeeze(-1)
+        whole = self.head(hidden[torch.arange(inputs.size(0), device=inputs.device), last]).squeeze(-1)  # [B]
+        if not self.worst_token:
+            return whole
+        written = token_log_probs(self.body.lm_head(hidden), labels)  # log π(y_t) [B, T]
+        errors = self.error(hidden).squeeze(-1) - self.surprise * written  # e_t [B, T]
+        return whole - errors.masked_fill(~mask, float("-inf")).amax(dim=1)
 
 
 class RewardObjective(nn.Module):
@@ -308,17 +336,37 @@ def train_reward_model(reward_model: RewardModel, train_pairs: PairData, val_pai
     return history
 
 
+def conversation_batches(model: nn.Module, tokenizer, prompts: Sequence[str], responses: Sequence[str], batch_size: int):
+    """(inputs, labels) [B, T] of the (prompt, response) conversations, batch by batch, cut to the model's context."""
+    pad_id, limit = sft.lm.end_of_text_id(tokenizer), model.config.block_size + 1
+    for b in range(0, len(prompts), batch_size):
+        rows = [encode_response(tokenizer, p, r, None) for p, r in zip(prompts[b: b + batch_size], responses[b: b + batch_size])]
+        yield sft.collate([(ids[:limit], mask[:limit]) for ids, mask in rows], pad_id)
+
+
 @torch.no_grad()
 def score_responses(model: nn.Module, tokenizer, prompts: Sequence[str], responses: Sequence[str], reward_model: bool = False,
                     batch_size: int = 32) -> torch.Tensor:
     """log π(response | prompt) under a GPT, or r(prompt, response) under a RewardModel, for each pair [N]."""
-    out = []
-    pad_id = sft.lm.end_of_text_id(tokenizer)
-    for b in range(0, len(prompts), batch_size):
-        rows = [encode_response(tokenizer, p, r, None) for p, r in zip(prompts[b: b + batch_size], responses[b: b + batch_size])]
-        inputs, labels = sft.collate([(ids[:model.config.block_size + 1], m[:model.config.block_size + 1]) for ids, m in rows], pad_id)
-        out.append(model(inputs, labels) if reward_model else response_log_probs(model, inputs, labels))
+    out = [model(inputs, labels) if reward_model else response_log_probs(model, inputs, labels)
+           for inputs, labels in conversation_batches(model, tokenizer, prompts, responses, batch_size)]
     return torch.cat(out) if out else torch.zeros(0)
+
+
+@torch.no_grad()
+def likelihood_judges(model: GPT, tokenizer, prompts: Sequence[str], responses: Sequence[str],
+                      batch_size: int = 32) -> dict[str, torch.Tensor]:
+    """Two judges made from a language model alone, with no training, each scoring every response [N]:
+
+    "least likely token": min_t log π(y_t | prompt, y_<t), what an untrained `RewardModel(model)` returns;
+    "mean log-prob": (1/T) Σ_t log π(y_t | prompt, y_<t), a perplexity judge (the response's <|end|> counts).
+    """
+    out: dict[str, list] = {"least likely token": [], "mean log-prob": []}
+    for inputs, labels in conversation_batches(model, tokenizer, prompts, responses, batch_size):
+        written, mask = token_log_probs(model(inputs), labels), labels != IGNORE_INDEX
+        out["least likely token"].append(written.masked_fill(~mask, float("inf")).amin(dim=1))
+        out["mean log-prob"].append(written.sum(dim=1) / mask.sum(dim=1))
+    return {name: torch.cat(parts) for name, parts in out.items()}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -438,10 +486,8 @@ def test_requests(data: dict) -> tuple[instructions.Example, ...]:
 
 def measure_policy(policy: GPT, reference: GPT, tokenizer, data: dict, samples_per_request: int, seed: int) -> dict:
     """Sample the policy on the test requests; r*, and log-probs under policy and reference (for the KL)."""
-    requests = test_requests(data)
-    samples = preferences.sample_stories(policy, tokenizer, requests, samples_per_request, seed)
-    prompts = [r.prompt for r, s in zip(requests, samples) for _ in s]
-    flat = [y for s in samples for y in s]
+    samples = preferences.sample_stories(policy, tokenizer, test_requests(data), samples_per_request, seed)
+    prompts, flat = flatten(test_requests(data), samples)
     return {"samples": samples,
             "logps_policy": score_responses(policy, tokenizer, prompts, flat).tolist(),
             "logps_reference": score_responses(reference, tokenizer, prompts, flat).tolist()}
@@ -451,11 +497,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m course_lib.dpo", description=__doc__.split("\n\n")[0])
     for name, value in SHIPPED.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
-    parser.add_argument("--reward-steps", type=int, default=300)
-    parser.add_argument("--reward-learning-rate", type=float, default=2e-4)
+    parser.add_argument("--reward-steps", type=int, default=150)
+    parser.add_argument("--policy-samples", type=int, default=4, help="stories per test request from each tuned policy")
+    parser.add_argument("--reward-learning-rate", type=float, default=3e-4)
     parser.add_argument("--sweep-only", action="store_true", help="only add the β sweep to the existing --summary")
     parser.add_argument("--policy-only", action="store_true",
-                        help="only retrain and measure the DPO policy; keep the reward model and sweep of the existing --summary")
+                        help="only retrain and measure the DPO policy (both rounds); keep the reward models, the judge-tuned "
+                             "policy and the sweep of the existing --summary")
     parser.add_argument("--sweep", default="0.03,0.3,1", help="comma-separated betas: a shorter DPO run at each (the frontier)")
     parser.add_argument("--sweep-steps", type=int, default=60)
     parser.add_argument("--out", help="save the DPO policy here")
@@ -465,15 +513,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_dpo(reference: GPT, tokenizer, data: dict, config: DPOConfig) -> tuple[GPT, dict]:
-    train_pairs = encode_pairs(tokenizer, data["pairs"]["train"])
-    val_pairs = encode_pairs(tokenizer, data["pairs"]["val"])
+def run_dpo(reference: GPT, tokenizer, pairs: dict[str, list[Pair]], config: DPOConfig) -> tuple[GPT, dict]:
+    """DPO from the reference on pairs["train"] (validation loss on pairs["val"]); the policy and what was logged."""
+    train_pairs, val_pairs = encode_pairs(tokenizer, pairs["train"]), encode_pairs(tokenizer, pairs["val"])
     policy = copy.deepcopy(reference).requires_grad_(True)
     started = time.perf_counter()
     history, log = train_dpo(policy, reference, train_pairs, val_pairs, config)
     return policy, {"config": asdict(config), "seconds": time.perf_counter() - started, "train_loss": history.train_loss,
                     "val_loss": history.eval_val_loss, "eval_steps": history.eval_steps, "metrics": log,
                     "pairs_used": len(train_pairs.rows)}
+
+
+def training_pairs(data: dict) -> dict[str, list[Pair]]:
+    """The pairs the policy and the reward models train on (train) and are validated on (val)."""
+    return {split: data["pairs"][split] for split in ("train", "val")}
+
+
+def run_reward_model(reference: GPT, tokenizer, data: dict, config: DPOConfig, worst_token: bool) -> tuple[RewardModel, dict]:
+    """Train a reward model on the training pairs and score the test pairs and the reference's test samples."""
+    reward_model = RewardModel(copy.deepcopy(reference).requires_grad_(True), worst_token)
+    started = time.perf_counter()
+    pairs = training_pairs(data)
+    history = train_reward_model(reward_model, encode_pairs(tokenizer, pairs["train"]), encode_pairs(tokenizer, pairs["val"]), config)
+    test_pairs = data["pairs"]["test"]
+    prompts = [p.prompt for p in test_pairs]
+    chosen = score_responses(reward_model, tokenizer, prompts, [p.chosen for p in test_pairs], reward_model=True)
+    rejected = score_responses(reward_model, tokenizer, prompts, [p.rejected for p in test_pairs], reward_model=True)
+    flat_prompts, flat = flatten(test_requests(data), data["samples"]["test"])
+    return reward_model, {"seconds": time.perf_counter() - started, "train_loss": history.train_loss,
+                          "val_loss": history.eval_val_loss, "config": asdict(config), "worst_token": worst_token,
+                          "test_chosen": chosen.tolist(), "test_rejected": rejected.tolist(),
+                          "reference_sample_scores": score_responses(reward_model, tokenizer, flat_prompts, flat,
+                                                                     reward_model=True).tolist()}
+
+
+def flatten(requests: Sequence[instructions.Example], samples: Sequence[Sequence[str]]) -> tuple[list[str], list[str]]:
+    """(prompt, story) of every sample, request by request: the rows of a [P, N] table, flattened."""
+    return [r.prompt for r, ys in zip(requests, samples) for _ in ys], [y for ys in samples for y in ys]
+
+
+def judged_pairs(pairs: Sequence[Pair], chosen_scores: torch.Tensor, rejected_scores: torch.Tensor) -> list[Pair]:
+    """The same pairs, labelled by a judge instead of the reader: the story it scores higher becomes the chosen."""
+    return [p if c >= r else Pair(p.prompt, p.rejected, p.chosen, p.reward_rejected, p.reward_chosen, p.split, p.index)
+            for p, c, r in zip(pairs, chosen_scores.tolist(), rejected_scores.tolist())]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -487,50 +569,88 @@ def main(argv: list[str] | None = None) -> dict:
     if args.sweep_only:  # add the β sweep to the measurements already there
         summary = load_measurements(args.summary)
         return run_sweep(reference, tokenizer, data, args, summary)
-    if args.policy_only:  # the reward model and the sweep do not depend on the shipped policy: keep them
+    if args.policy_only:  # the reward models, the judge-tuned policy and the sweep do not depend on it: keep them
         summary = {**load_measurements(args.summary), "command": summary["command"].replace(" --policy-only", "")}
-    policy, summary["dpo"] = run_dpo(reference, tokenizer, data, config)
+    # round 1: DPO from the SFT model on the shipped pairs
+    policy_1, summary["dpo"] = run_dpo(reference, tokenizer, training_pairs(data), config)
     print(json.dumps({k: v for k, v in summary["dpo"].items() if k in ("seconds", "val_loss")}), flush=True)
+    summary["policy_round1"] = measure_policy(policy_1, reference, tokenizer, data, args.policy_samples, seed=7)
+    write(summary, args.summary)
+    # round 2, on-policy: pairs of the round-1 policy's own stories, labelled the same way; round 1 is the reference
+    pairs_2 = on_policy_pairs(policy_1, tokenizer, data, seed=100)
+    policy, summary["dpo_round2"] = run_dpo(freeze(policy_1), tokenizer, pairs_2, config)
+    summary["dpo_round2"]["label_noise"] = {split: preferences.label_noise([p.reward_chosen - p.reward_rejected for p in pairs])
+                                            for split, pairs in pairs_2.items()}
+    print(json.dumps({k: v for k, v in summary["dpo_round2"].items() if k in ("seconds", "val_loss", "pairs_used")}), flush=True)
     if args.out:
         policy.half()
         save_model(policy, args.out, tokenizer="story_tokenizer.json", chat_tokens=sft.CHAT_SPECIAL_TOKENS,
-                   command=summary["command"], dpo=asdict(config))
+                   command=summary["command"], dpo=asdict(config), rounds=2)
         policy.float()
-    summary["policy"] = measure_policy(policy, reference, tokenizer, data, 2, seed=7)
+    summary["policy"] = measure_policy(policy, reference, tokenizer, data, args.policy_samples, seed=7)
+    summary["likelihood_judges"] = judge_samples({"SFT": reference, "DPO": policy}, tokenizer, test_requests(data),
+                                                 {"SFT": data["samples"]["test"], "DPO": summary["policy"]["samples"]})
     write(summary, args.summary)
     if args.policy_only:
         return summary
-    # the reward model: the SFT body with a scalar head, on the same pairs
-    reward_model = RewardModel(copy.deepcopy(reference).requires_grad_(True))
+    # two reward models on the same pairs: the usual one (the last token's head) and one that also finds the worst token
     rm_config = DPOConfig(steps=args.reward_steps, batch_size=args.batch_size, learning_rate=args.reward_learning_rate,
                           progress=not args.quiet)
-    started = time.perf_counter()
-    history = train_reward_model(reward_model, encode_pairs(tokenizer, data["pairs"]["train"]),
-                                 encode_pairs(tokenizer, data["pairs"]["val"]), rm_config)
-    test_pairs = data["pairs"]["test"]
-    prompts = [p.prompt for p in test_pairs]
-    chosen = score_responses(reward_model, tokenizer, prompts, [p.chosen for p in test_pairs], reward_model=True)
-    rejected = score_responses(reward_model, tokenizer, prompts, [p.rejected for p in test_pairs], reward_model=True)
-    requests = test_requests(data)
-    reference_samples = data["samples"]["test"]
-    flat_prompts = [r.prompt for r, s in zip(requests, reference_samples) for _ in s]
-    flat = [y for s in reference_samples for y in s]
-    summary["reward_model"] = {"seconds": time.perf_counter() - started, "train_loss": history.train_loss,
-                               "val_loss": history.eval_val_loss, "config": asdict(rm_config),
-                               "test_chosen": chosen.tolist(), "test_rejected": rejected.tolist(),
-                               "reference_sample_scores": score_responses(reward_model, tokenizer, flat_prompts, flat,
-                                                                          reward_model=True).tolist()}
-    print(json.dumps({"reward_model_accuracy": (chosen > rejected).float().mean().item()}), flush=True)
-    write(summary, args.summary)
+    for key, worst_token in (("reward_model_last_token", False), ("reward_model", True)):
+        reward_model, summary[key] = run_reward_model(reference, tokenizer, data, rm_config, worst_token)
+        print(json.dumps({key: (torch.tensor(summary[key]["test_chosen"]) > torch.tensor(summary[key]["test_rejected"])
+                                ).float().mean().item()}), flush=True)
+        write(summary, args.summary)
+        if not worst_token:  # a policy tuned against this judge: DPO on the same pairs, labelled by it
+            summary["judge_tuned"] = run_judge_tuned(reward_model, reference, tokenizer, data, config, args.policy_samples,
+                                                     summary["policy_round1"]["samples"])
+            write(summary, args.summary)
     return run_sweep(reference, tokenizer, data, args, summary)
+
+
+def on_policy_pairs(policy: GPT, tokenizer, data: dict, seed: int) -> dict[str, list[Pair]]:
+    """Pairs as the shipped set makes them (`preferences.make_pairs`: r*-best and r*-worst of k stories, a
+    reader's label), from `policy`'s own stories for the same train and val requests."""
+    out = {}
+    for split in ("train", "val"):
+        requests = preferences.requests(split, data["sizes"][split])
+        samples = preferences.sample_stories(policy, tokenizer, requests, data["samples_per_request"][split], seed)
+        out[split] = preferences.make_pairs(requests, samples, seed + 1)
+    return out
+
+
+def judge_samples(models: dict[str, GPT], tokenizer, requests: Sequence[instructions.Example],
+                  samples: dict[str, Sequence[Sequence[str]]]) -> dict:
+    """`likelihood_judges` of each model on each source's samples: {model: {source: {judge: [score per sample]}}}."""
+    return {name: {source: {judge: scores.tolist() for judge, scores in likelihood_judges(model, tokenizer, *flatten(requests, ys)).items()}
+                   for source, ys in samples.items()} for name, model in models.items()}
+
+
+def run_judge_tuned(judge: RewardModel, reference: GPT, tokenizer, data: dict, config: DPOConfig, samples_per_request: int,
+                    reader_tuned_samples: Sequence[Sequence[str]]) -> dict:
+    """DPO with the shipped recipe on the training pairs as `judge` labels them. The judge scores its test samples
+    and those of the policy tuned on the readers' labels (r* scores both in the notebook)."""
+    relabelled = {}
+    for split, pairs in training_pairs(data).items():
+        prompts = [p.prompt for p in pairs]
+        relabelled[split] = judged_pairs(pairs, score_responses(judge, tokenizer, prompts, [p.chosen for p in pairs], True),
+                                         score_responses(judge, tokenizer, prompts, [p.rejected for p in pairs], True))
+    policy, run = run_dpo(reference, tokenizer, relabelled, config)
+    run["policy"] = measure_policy(policy, reference, tokenizer, data, samples_per_request, seed=7)
+    run["judge_scores"] = score_responses(judge, tokenizer, *flatten(test_requests(data), run["policy"]["samples"]), True).tolist()
+    run["judge_scores_reader_tuned"] = score_responses(judge, tokenizer, *flatten(test_requests(data), reader_tuned_samples),
+                                                       True).tolist()
+    run["agrees_with_reader"] = sum(p.chosen == q.chosen for p, q in zip(relabelled["train"], data["pairs"]["train"]))
+    run.pop("metrics")
+    return run
 
 
 def run_sweep(reference: GPT, tokenizer, data: dict, args, summary: dict) -> dict:
     """Shorter DPO runs at each β of --sweep, each measured like the shipped policy (the reward-KL frontier)."""
     summary["sweep"] = []
     for beta in [float(b) for b in args.sweep.split(",") if b]:
-        swept, run = run_dpo(reference, tokenizer, data, DPOConfig(beta, args.sweep_steps, args.batch_size, args.learning_rate,
-                                                                   progress=not args.quiet))
+        sweep_config = DPOConfig(beta, args.sweep_steps, args.batch_size, args.learning_rate, progress=not args.quiet)
+        swept, run = run_dpo(reference, tokenizer, training_pairs(data), sweep_config)
         run["policy"] = measure_policy(swept, reference, tokenizer, data, 1, seed=11)
         run.pop("metrics")
         summary["sweep"].append(run)

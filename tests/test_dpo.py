@@ -183,18 +183,45 @@ def test_bradley_terry_loss_by_hand():
     assert losses.tolist() == pytest.approx([math.log(1 + math.exp(-1)), LN2])
 
 
-def test_reward_model_starts_at_zero_reads_the_last_response_token_and_learns():
-    model = dpo.RewardModel(tiny_gpt())
+def test_reward_model_starts_at_the_least_likely_response_token_and_learns():
+    body = tiny_gpt()
+    model = dpo.RewardModel(copy.deepcopy(body))
     x, _ = dpo.pair_batch(pair_data(), 4, 16, torch.Generator().manual_seed(0))
     inputs, labels = dpo.split_pairs(x)
-    assert torch.equal(model(inputs, labels), torch.zeros(8))
+    with torch.no_grad():  # both heads start at zero: r = min over response tokens of log π(y_t)
+        written = torch.log_softmax(body(inputs), -1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        expected = written.masked_fill(labels == -100, float("inf")).amin(dim=1)
+        assert torch.allclose(model(inputs, labels), expected, atol=1e-5)
+        assert torch.equal(dpo.RewardModel(body, worst_token=False)(inputs, labels), torch.zeros(8))  # the usual one
     history = dpo.train_reward_model(model, pair_data(), None, dpo.DPOConfig(steps=30, batch_size=6, learning_rate=3e-3,
                                                                                warmup_steps=2, progress=False))
-    assert history.train_loss[0] == pytest.approx(LN2, abs=1e-6) and history.train_loss[-1] < 0.3
+    assert history.train_loss[-1] < 0.3
     with torch.no_grad():  # padding after the response changes nothing
         padded = torch.cat([inputs, torch.zeros(8, 3, dtype=torch.long)], 1)
         padded_labels = torch.cat([labels, torch.full((8, 3), -100)], 1)
         assert torch.allclose(model(inputs, labels), model(padded, padded_labels), atol=1e-5)
+    with pytest.raises(ValueError, match="no response token"):
+        model(inputs[:1], torch.full_like(labels[:1], -100))
+
+
+def test_likelihood_judges_are_the_untrained_reward_model_and_the_mean_log_prob():
+    tok = sft.chat_tokenizer()
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=len(tok), block_size=64, n_layer=1, n_head=2, n_embd=16)).eval()
+    prompts, stories = ["Write a story.", "Write.", "Write a story."], ["Mia ran. The end.", "Tom sat.", "A cat sat on a mat."]
+    judges = dpo.likelihood_judges(model, tok, prompts, stories, batch_size=2)
+    untrained = dpo.score_responses(dpo.RewardModel(copy.deepcopy(model)), tok, prompts, stories, reward_model=True)
+    assert torch.allclose(judges["least likely token"], untrained, atol=1e-5)
+    tokens = torch.tensor([sum(dpo.encode_response(tok, p, y)[1]) for p, y in zip(prompts, stories)])
+    assert torch.allclose(judges["mean log-prob"], dpo.score_responses(model, tok, prompts, stories) / tokens, atol=1e-5)
+
+
+def test_judged_pairs_let_the_judge_pick_the_chosen_story():
+    pairs = [Pair("Write.", "Mia ran.", "Tom sat.", 3.5, 0.0, "train", 0), Pair("Write.", "A.", "B.", 1.2, 1.1, "train", 1)]
+    judged = dpo.judged_pairs(pairs, torch.tensor([2.0, -1.0]), torch.tensor([1.0, 0.5]))
+    assert judged[0] == pairs[0]  # the judge agrees with the reader: unchanged
+    assert (judged[1].chosen, judged[1].rejected, judged[1].reward_chosen, judged[1].reward_rejected) == ("B.", "A.", 1.1, 1.2)
+    assert not judged[1].agrees_with_reward
 
 
 # ----------------------------------------------------------------------------------------------------

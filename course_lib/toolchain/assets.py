@@ -91,7 +91,7 @@ ASSETS = {
                                  "by the verifier and not (chapter 6), about 7 minutes on 2 idle cores", build_story_self_training),
     "story_preferences": Asset("story_preferences.json.gz", "the preference pairs of chapter 7 (stories sampled from "
                                "the SFT model, labelled by r*), about 20 minutes on 2 busy cores", build_story_preferences),
-    "story_dpo": Asset("story_dpo.pt", "the DPO policy and reward model of chapter 7 with their measurements, "
+    "story_dpo": Asset("story_dpo.pt", "the DPO policy (two rounds), reward models and judges of chapter 7 with their measurements, "
                        "about 20 minutes on 2 busy cores", build_story_dpo),
     "scaling_sweep": Asset("scaling_sweep.jsonl", "the compute sweep of chapter 5 (29 small GPTs), 15 to 40 minutes on 2 cores",
                            build_scaling_sweep),
