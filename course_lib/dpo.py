@@ -535,16 +535,20 @@ def run_reward_model(reference: GPT, tokenizer, data: dict, config: DPOConfig, w
     started = time.perf_counter()
     pairs = training_pairs(data)
     history = train_reward_model(reward_model, encode_pairs(tokenizer, pairs["train"]), encode_pairs(tokenizer, pairs["val"]), config)
-    test_pairs = data["pairs"]["test"]
-    prompts = [p.prompt for p in test_pairs]
-    chosen = score_responses(reward_model, tokenizer, prompts, [p.chosen for p in test_pairs], reward_model=True)
-    rejected = score_responses(reward_model, tokenizer, prompts, [p.rejected for p in test_pairs], reward_model=True)
+    chosen, rejected = score_pairs(reward_model, tokenizer, data["pairs"]["test"])
     flat_prompts, flat = flatten(test_requests(data), data["samples"]["test"])
     return reward_model, {"seconds": time.perf_counter() - started, "train_loss": history.train_loss,
                           "val_loss": history.eval_val_loss, "config": asdict(config), "worst_token": worst_token,
                           "test_chosen": chosen.tolist(), "test_rejected": rejected.tolist(),
                           "reference_sample_scores": score_responses(reward_model, tokenizer, flat_prompts, flat,
                                                                      reward_model=True).tolist()}
+
+
+def score_pairs(reward_model: RewardModel, tokenizer, pairs: Sequence[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rewards of each pair's chosen and rejected story: two tensors [len(pairs)]."""
+    prompts = [p.prompt for p in pairs]
+    return (score_responses(reward_model, tokenizer, prompts, [p.chosen for p in pairs], reward_model=True),
+            score_responses(reward_model, tokenizer, prompts, [p.rejected for p in pairs], reward_model=True))
 
 
 def flatten(requests: Sequence[instructions.Example], samples: Sequence[Sequence[str]]) -> tuple[list[str], list[str]]:
@@ -571,7 +575,15 @@ def main(argv: list[str] | None = None) -> dict:
         return run_sweep(reference, tokenizer, data, args, summary)
     if args.policy_only:  # the reward models, the judge-tuned policy and the sweep do not depend on it: keep them
         summary = {**load_measurements(args.summary), "command": summary["command"].replace(" --policy-only", "")}
-    # round 1: DPO from the SFT model on the shipped pairs
+    run_rounds(reference, tokenizer, data, config, args, summary)
+    if args.policy_only:
+        return summary
+    run_reward_models(reference, tokenizer, data, config, args, summary)
+    return run_sweep(reference, tokenizer, data, args, summary)
+
+
+def run_rounds(reference: GPT, tokenizer, data: dict, config: DPOConfig, args, summary: dict) -> None:
+    """The shipped policy: round 1 from the SFT model on the shipped pairs, round 2 on-policy; both measured."""
     policy_1, summary["dpo"] = run_dpo(reference, tokenizer, training_pairs(data), config)
     print(json.dumps({k: v for k, v in summary["dpo"].items() if k in ("seconds", "val_loss")}), flush=True)
     summary["policy_round1"] = measure_policy(policy_1, reference, tokenizer, data, args.policy_samples, seed=7)
@@ -591,9 +603,11 @@ def main(argv: list[str] | None = None) -> dict:
     summary["likelihood_judges"] = judge_samples({"SFT": reference, "DPO": policy}, tokenizer, test_requests(data),
                                                  {"SFT": data["samples"]["test"], "DPO": summary["policy"]["samples"]})
     write(summary, args.summary)
-    if args.policy_only:
-        return summary
-    # two reward models on the same pairs: the usual one (the last token's head) and one that also finds the worst token
+
+
+def run_reward_models(reference: GPT, tokenizer, data: dict, config: DPOConfig, args, summary: dict) -> None:
+    """Two reward models on the same pairs, the usual one (the last token's head) and ours (also the worst token),
+    and a policy tuned on the usual one's labels."""
     rm_config = DPOConfig(steps=args.reward_steps, batch_size=args.batch_size, learning_rate=args.reward_learning_rate,
                           progress=not args.quiet)
     for key, worst_token in (("reward_model_last_token", False), ("reward_model", True)):
@@ -605,7 +619,6 @@ def main(argv: list[str] | None = None) -> dict:
             summary["judge_tuned"] = run_judge_tuned(reward_model, reference, tokenizer, data, config, args.policy_samples,
                                                      summary["policy_round1"]["samples"])
             write(summary, args.summary)
-    return run_sweep(reference, tokenizer, data, args, summary)
 
 
 def on_policy_pairs(policy: GPT, tokenizer, data: dict, seed: int) -> dict[str, list[Pair]]:
@@ -630,11 +643,7 @@ def run_judge_tuned(judge: RewardModel, reference: GPT, tokenizer, data: dict, c
                     reader_tuned_samples: Sequence[Sequence[str]]) -> dict:
     """DPO with the shipped recipe on the training pairs as `judge` labels them. The judge scores its test samples
     and those of the policy tuned on the readers' labels (r* scores both in the notebook)."""
-    relabelled = {}
-    for split, pairs in training_pairs(data).items():
-        prompts = [p.prompt for p in pairs]
-        relabelled[split] = judged_pairs(pairs, score_responses(judge, tokenizer, prompts, [p.chosen for p in pairs], True),
-                                         score_responses(judge, tokenizer, prompts, [p.rejected for p in pairs], True))
+    relabelled = {split: judged_pairs(pairs, *score_pairs(judge, tokenizer, pairs)) for split, pairs in training_pairs(data).items()}
     policy, run = run_dpo(reference, tokenizer, relabelled, config)
     run["policy"] = measure_policy(policy, reference, tokenizer, data, samples_per_request, seed=7)
     run["judge_scores"] = score_responses(judge, tokenizer, *flatten(test_requests(data), run["policy"]["samples"]), True).tolist()
