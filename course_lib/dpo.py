@@ -275,6 +275,14 @@ def hidden_states(model: GPT, idx: torch.Tensor) -> torch.Tensor:
     return model.ln_f(x)
 
 
+def zero_linear(n_in: int) -> nn.Linear:
+    """A linear map to one number that starts at 0 for every input."""
+    layer = nn.Linear(n_in, 1)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
 class RewardModel(nn.Module):
     """r(prompt, response): a GPT body with two linear heads, one for the whole answer and one for its worst token.
 
@@ -293,13 +301,10 @@ class RewardModel(nn.Module):
     def __init__(self, body: GPT, worst_token: bool = True):
         super().__init__()
         self.body, self.config, self.worst_token = body, body.config, worst_token
-        self.head = nn.Linear(body.config.n_embd, 1)
-        self.error = nn.Linear(body.config.n_embd, 1)
-        self.surprise = nn.Parameter(torch.ones(()), requires_grad=worst_token)
-        for layer in (self.head, self.error):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
-        self.error.requires_grad_(worst_token)
+        self.head = zero_linear(body.config.n_embd)
+        if worst_token:
+            self.error = zero_linear(body.config.n_embd)
+            self.surprise = nn.Parameter(torch.ones(()))
 
     def forward(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         mask = labels != IGNORE_INDEX
